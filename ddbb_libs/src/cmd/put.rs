@@ -1,0 +1,89 @@
+//! `SET key value` / `PUT key value`
+
+use bytes::Bytes;
+
+use super::args::{keyword, push_request_id};
+use super::Args;
+use crate::error::{Error, Result};
+use crate::types::{RequestId, Revision};
+
+/// Which reply the client asked for by its choice of verb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutReply {
+    /// `SET`: `+OK`, or nil when the `IFREV` guard failed (as Redis' `SET NX`).
+    Ok,
+    /// `PUT`: `:revision` of the write, or `:0` when the `IFREV` guard failed.
+    Revision,
+}
+
+/// Writes one key. Linearizable; replies once the write is committed.
+///
+/// # Format
+/// `SET key value [IFREV rev] [REQID client seq]` → `+OK`
+/// `PUT key value [IFREV rev] [REQID client seq]` → `:revision`
+///
+/// `IFREV rev` writes only if the key's `mod_revision` equals `rev` (0: the key is absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Put {
+    /// The key.
+    pub key: Bytes,
+    /// The new value.
+    pub value: Bytes,
+    /// Optional guard on the key's current `mod_revision`.
+    pub if_revision: Option<Revision>,
+    /// Optional request id for exactly-once retries.
+    pub request: Option<RequestId>,
+    /// Reply shape.
+    pub reply: PutReply,
+}
+
+impl Put {
+    pub(crate) fn parse(args: &mut Args, reply: PutReply) -> Result<Put> {
+        if args.remaining() < 2 {
+            return Err(args.arity_error());
+        }
+        let key = args.next_bytes()?;
+        let value = args.next_bytes()?;
+        let mut put = Put {
+            key,
+            value,
+            if_revision: None,
+            request: None,
+            reply,
+        };
+        while args.remaining() > 0 {
+            match keyword(&args.next_bytes()?).as_str() {
+                "IFREV" if put.if_revision.is_none() => put.if_revision = Some(args.next_u64()?),
+                "REQID" if put.request.is_none() => put.request = Some(parse_request_id(args)?),
+                _ => return Err(Error::invalid("syntax error")),
+            }
+        }
+        Ok(put)
+    }
+
+    pub(crate) fn words(&self) -> Vec<Bytes> {
+        let verb: &'static [u8] = match self.reply {
+            PutReply::Ok => b"SET",
+            PutReply::Revision => b"PUT",
+        };
+        let mut w = vec![
+            Bytes::from_static(verb),
+            self.key.clone(),
+            self.value.clone(),
+        ];
+        if let Some(rev) = self.if_revision {
+            w.push(Bytes::from_static(b"IFREV"));
+            w.push(Bytes::from(rev.to_string()));
+        }
+        push_request_id(&mut w, &self.request);
+        w
+    }
+}
+
+/// Parses the two numbers after a `REQID` keyword.
+pub(crate) fn parse_request_id(args: &mut Args) -> Result<RequestId> {
+    Ok(RequestId {
+        client: args.next_u64()?,
+        seq: args.next_u64()?,
+    })
+}
