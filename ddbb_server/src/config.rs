@@ -1,0 +1,143 @@
+//! Replica configuration: what the flags of `ddbb_server` set, with defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ddbb_libs::NodeId;
+
+use crate::error::{Error, Result};
+
+/// Everything one replica needs to start.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// This replica's id, in `peers`.
+    pub id: NodeId,
+    /// Every replica's peer address, this one's included. Ids must be 1..=N.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Where clients connect (RESP2).
+    pub client_addr: SocketAddr,
+    /// Where the replica keeps its data (used by durable storage).
+    pub data_dir: Option<PathBuf>,
+    /// Cluster id: peers with another id are refused; also OmniPaxos' configuration id.
+    pub cluster_id: u32,
+    /// Wall time of one logical tick.
+    pub tick: Duration,
+    /// Ticks per OmniPaxos election round (heartbeat timeout).
+    pub election_ticks: u64,
+    /// Ticks before OmniPaxos resends a lost Prepare/Promise.
+    pub resend_ticks: u64,
+    /// Ticks before an uncommitted write or read barrier is proposed again.
+    pub repropose_ticks: u64,
+    /// How long a client waits for its request before `-ERR timeout`.
+    pub request_timeout: Duration,
+    /// Largest value a client may write; larger gets `-ERR` and the connection stays open.
+    pub max_value_bytes: usize,
+    /// Largest frame on the client port; larger closes that connection.
+    pub max_client_frame_bytes: usize,
+    /// Largest frame between replicas (must fit a catch-up AcceptSync).
+    pub max_peer_frame_bytes: usize,
+    /// Most client connections served at once.
+    pub max_connections: usize,
+    /// UNSAFE, tests only: answer linearizable reads from local state without a barrier.
+    pub unsafe_local_reads: bool,
+}
+
+impl ServerConfig {
+    /// A configuration with default tuning for replica `id` of the cluster `peers`.
+    pub fn new(id: NodeId, peers: BTreeMap<NodeId, SocketAddr>, client_addr: SocketAddr) -> Self {
+        ServerConfig {
+            id,
+            peers,
+            client_addr,
+            data_dir: None,
+            cluster_id: 1,
+            tick: Duration::from_millis(10),
+            election_ticks: 10,
+            resend_ticks: 20,
+            repropose_ticks: 50,
+            request_timeout: Duration::from_secs(5),
+            max_value_bytes: 1024 * 1024,
+            max_client_frame_bytes: 16 * 1024 * 1024,
+            max_peer_frame_bytes: 512 * 1024 * 1024,
+            max_connections: 10_000,
+            unsafe_local_reads: false,
+        }
+    }
+
+    /// Checks what OmniPaxos and the transport rely on.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.peers.len() as u64;
+        if n < 2 {
+            return Err(Error::Config("a cluster needs at least 2 replicas".into()));
+        }
+        if !self.peers.keys().copied().eq(1..=n) {
+            return Err(Error::Config(format!(
+                "replica ids must be 1..={n} (OmniPaxos indexes by id), got {:?}",
+                self.peers.keys().collect::<Vec<_>>()
+            )));
+        }
+        if !self.peers.contains_key(&self.id) {
+            return Err(Error::Config(format!("--id {} is not in --peers", self.id)));
+        }
+        if self.cluster_id == 0 {
+            return Err(Error::Config("cluster id must not be 0".into()));
+        }
+        if self.tick.is_zero() || self.election_ticks == 0 || self.resend_ticks == 0 {
+            return Err(Error::Config("tick and timeouts must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// This replica's peer address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peers[&self.id]
+    }
+
+    /// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002`.
+    pub fn parse_peers(text: &str) -> Result<BTreeMap<NodeId, SocketAddr>> {
+        text.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|item| {
+                let (id, addr) = item.split_once('=').ok_or_else(|| {
+                    Error::Config(format!("peer '{item}' is not of the form ID=HOST:PORT"))
+                })?;
+                let id: NodeId = id
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::Config(format!("peer id '{id}' is not a number")))?;
+                let addr: SocketAddr = addr
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::Config(format!("peer address '{addr}' is not IP:PORT")))?;
+                Ok((id, addr))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_validates_peers() {
+        let peers =
+            ServerConfig::parse_peers("1=127.0.0.1:7001, 2=127.0.0.1:7002,3=127.0.0.1:7003")
+                .unwrap();
+        assert_eq!(peers.len(), 3);
+        let config = ServerConfig::new(2, peers.clone(), "127.0.0.1:6002".parse().unwrap());
+        config.validate().unwrap();
+        assert_eq!(config.peer_addr().port(), 7002);
+        assert!(ServerConfig::new(4, peers, "127.0.0.1:1".parse().unwrap())
+            .validate()
+            .is_err());
+        let gap = ServerConfig::parse_peers("1=127.0.0.1:1,3=127.0.0.1:3").unwrap();
+        assert!(ServerConfig::new(1, gap, "127.0.0.1:1".parse().unwrap())
+            .validate()
+            .is_err());
+        assert!(ServerConfig::parse_peers("1:127.0.0.1:1").is_err());
+        assert!(ServerConfig::parse_peers("x=127.0.0.1:1").is_err());
+    }
+}

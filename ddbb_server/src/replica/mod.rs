@@ -1,0 +1,428 @@
+//! The replica loop: the one task that owns OmniPaxos, the state machine and the log storage.
+//!
+//! It wakes on a tick, a peer message or a client request, drains whatever else is ready,
+//! and then finishes the pass in a fixed order:
+//!
+//! 1. **propose**: every write that arrived in this pass, plus a read barrier if linearizable
+//!    reads are waiting, becomes ONE log entry and one `append`;
+//! 2. **sync**: the storage makes everything written so far durable (one fsync per pass);
+//! 3. **send**: OmniPaxos' outgoing messages go to the peer links;
+//! 4. **apply**: newly decided entries are applied to the state machine, and the clients
+//!    waiting on them are answered.
+//!
+//! Nothing that depends on unsynced state leaves the replica: messages and replies go out only
+//! after step 2. There is no sleep-polling: between passes the task waits on its channels.
+//!
+//! Writes are matched to their waiting clients by request id, not by log position, so a
+//! write forwarded to a leader that died (omnipaxos issue #136) is simply proposed again after
+//! `repropose_ticks`; the state machine's session table keeps that exactly-once.
+
+mod request;
+
+pub use request::{Query, ReplyShape, Request};
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::time::Duration;
+
+use ddbb_libs::{Consistency, Frame, NodeId, RequestId, StatusReply};
+use omnipaxos::storage::Storage;
+use omnipaxos::util::LogEntry as PaxosEntry;
+use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, error, warn};
+
+use crate::config::ServerConfig;
+use crate::entry::{LogEntry, WriteCommand};
+use crate::error::{Error, Result};
+use crate::shutdown::Shutdown;
+use crate::state::KvState;
+use crate::storage::StorageControl;
+use crate::transport::{PeerEvent, PeerMessage, Transport};
+
+/// Most events taken from one channel in one pass, so a flood on one side cannot starve the
+/// other or delay the end-of-pass work without bound.
+const MAX_DRAIN: usize = 4096;
+
+/// A write proposed by this replica and not yet applied.
+struct PendingWrite {
+    command: WriteCommand,
+    waiters: Vec<(ReplyShape, oneshot::Sender<Frame>)>,
+    /// Tick of the latest proposal; re-proposed when it gets old.
+    proposed_at: u64,
+}
+
+/// A linearizable read waiting for its barrier.
+struct PendingRead {
+    barrier: u64,
+    query: Query,
+    reply: oneshot::Sender<Frame>,
+}
+
+/// One replica's consensus and state; see the module docs.
+pub struct Replica<S: Storage<LogEntry>> {
+    id: NodeId,
+    members: Vec<NodeId>,
+    paxos: OmniPaxos<LogEntry, S>,
+    control: Box<dyn StorageControl>,
+    state: KvState,
+    transport: Transport,
+    outgoing: Vec<PeerMessage>,
+    tick: Duration,
+    now: u64,
+    repropose_ticks: u64,
+    unsafe_local_reads: bool,
+
+    /// This replica's own request session, for writes that came without a `REQID`.
+    session: u64,
+    next_seq: u64,
+    /// Own-session seqs not yet applied or abandoned; the lowest is the session floor.
+    own_unresolved: BTreeSet<u64>,
+    pending: HashMap<RequestId, PendingWrite>,
+    /// `(tick proposed, id)` in proposal order, to find writes to propose again.
+    retry_queue: VecDeque<(u64, RequestId)>,
+    /// Writes to propose at the end of this pass.
+    batch: Vec<WriteCommand>,
+
+    reads: VecDeque<PendingRead>,
+    next_barrier: u64,
+    barrier_wanted: bool,
+    last_barrier_tick: u64,
+}
+
+impl<S: Storage<LogEntry>> Replica<S> {
+    /// Builds the replica over `storage` (whose durability `control` drives).
+    pub fn new(
+        config: &ServerConfig,
+        storage: S,
+        control: Box<dyn StorageControl>,
+        transport: Transport,
+    ) -> Result<Self> {
+        let members: Vec<NodeId> = config.peers.keys().copied().collect();
+        let paxos_config = OmniPaxosConfig {
+            cluster_config: ClusterConfig {
+                configuration_id: config.cluster_id,
+                nodes: members.clone(),
+                flexible_quorum: None,
+            },
+            server_config: omnipaxos::ServerConfig {
+                pid: config.id,
+                election_tick_timeout: config.election_ticks,
+                resend_message_tick_timeout: config.resend_ticks,
+                // Only the initial capacity of the outgoing buffer; the default is ~20 MB.
+                buffer_size: 1024,
+                // Batching happens in our log entries; 1 means OmniPaxos never waits.
+                batch_size: 1,
+                ..Default::default()
+            },
+        };
+        let paxos = paxos_config
+            .build(storage)
+            .map_err(|e| Error::Config(format!("omnipaxos: {e}")))?;
+        Ok(Replica {
+            id: config.id,
+            members,
+            paxos,
+            control,
+            state: KvState::new(),
+            transport,
+            outgoing: Vec::new(),
+            tick: config.tick,
+            now: 0,
+            repropose_ticks: config.repropose_ticks.max(1),
+            unsafe_local_reads: config.unsafe_local_reads,
+            session: new_session_id(config.id),
+            next_seq: 1,
+            own_unresolved: BTreeSet::new(),
+            pending: HashMap::new(),
+            retry_queue: VecDeque::new(),
+            batch: Vec::new(),
+            reads: VecDeque::new(),
+            next_barrier: 1,
+            barrier_wanted: false,
+            last_barrier_tick: 0,
+        })
+    }
+
+    /// Runs until shutdown, or until storage fails (then returns the error: the replica
+    /// must stop rather than go on with state it could not keep).
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut events: mpsc::Receiver<PeerEvent>,
+        mut shutdown: Shutdown,
+    ) -> Result<()> {
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            // Biased so the order is fixed: shutdown, then the clock (so elections and
+            // re-proposals never starve under load), then peers, then clients.
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => return Ok(()),
+                _ = ticker.tick() => self.on_tick(),
+                Some(event) = events.recv() => self.on_peer_event(event),
+                Some(request) = requests.recv() => self.on_request(request),
+                else => return Ok(()),
+            }
+            for _ in 0..MAX_DRAIN {
+                match events.try_recv() {
+                    Ok(event) => self.on_peer_event(event),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_DRAIN {
+                match requests.try_recv() {
+                    Ok(request) => self.on_request(request),
+                    Err(_) => break,
+                }
+            }
+            self.finish_pass()?;
+        }
+    }
+
+    /// Propose, sync, send, apply: the end of every pass.
+    fn finish_pass(&mut self) -> Result<()> {
+        self.propose();
+        self.control.sync().map_err(|e| {
+            error!(error = %e, "log storage failed; stopping the replica");
+            e
+        })?;
+        self.paxos.take_outgoing_messages(&mut self.outgoing);
+        for msg in self.outgoing.drain(..) {
+            self.transport.send(msg);
+        }
+        self.apply_decided();
+        Ok(())
+    }
+
+    fn on_tick(&mut self) {
+        self.now += 1;
+        self.paxos.tick();
+        for peer in self.transport.healed_links() {
+            self.paxos.reconnected(peer);
+        }
+        self.retry_stale_writes();
+        if !self.reads.is_empty() && self.now >= self.last_barrier_tick + self.repropose_ticks {
+            // The barrier may have been forwarded to a dead leader: propose a new one; it
+            // covers every read waiting on an older one.
+            self.barrier_wanted = true;
+        }
+    }
+
+    fn on_peer_event(&mut self, event: PeerEvent) {
+        match event {
+            PeerEvent::Message(msg) => self.paxos.handle_incoming(msg),
+            PeerEvent::LinkUp(peer) => {
+                debug!(peer, "reconnected");
+                self.paxos.reconnected(peer);
+            }
+        }
+    }
+
+    fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Write {
+                id,
+                op,
+                shape,
+                reply,
+            } => {
+                let id = id.unwrap_or_else(|| {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.own_unresolved.insert(seq);
+                    RequestId {
+                        client: self.session,
+                        seq,
+                    }
+                });
+                if let Some(p) = self.pending.get_mut(&id) {
+                    // A retry of a write still in flight: wait for the same outcome.
+                    p.waiters.push((shape, reply));
+                    return;
+                }
+                if let Some(outcome) = self.state.duplicate(id) {
+                    let _ = reply.send(shape.render(&outcome));
+                    return;
+                }
+                let command = WriteCommand { id, op };
+                self.batch.push(command.clone());
+                self.pending.insert(
+                    id,
+                    PendingWrite {
+                        command,
+                        waiters: vec![(shape, reply)],
+                        proposed_at: self.now,
+                    },
+                );
+                self.retry_queue.push_back((self.now, id));
+            }
+            Request::Read {
+                query,
+                consistency,
+                reply,
+            } => {
+                if consistency == Consistency::Serializable || self.unsafe_local_reads {
+                    let _ = reply.send(query.run(&self.state));
+                } else {
+                    self.reads.push_back(PendingRead {
+                        barrier: self.next_barrier,
+                        query,
+                        reply,
+                    });
+                    self.barrier_wanted = true;
+                }
+            }
+            Request::Status { reply } => {
+                let _ = reply.send(self.status().to_frame());
+            }
+        }
+    }
+
+    /// Proposes the writes of this pass and a read barrier, as one entry.
+    fn propose(&mut self) {
+        if self.batch.is_empty() && !self.barrier_wanted {
+            return;
+        }
+        let barrier = std::mem::take(&mut self.barrier_wanted).then(|| {
+            self.last_barrier_tick = self.now;
+            self.next_barrier += 1;
+            self.next_barrier - 1
+        });
+        let floor = self
+            .own_unresolved
+            .first()
+            .copied()
+            .unwrap_or(self.next_seq);
+        let entry = LogEntry {
+            origin: self.id,
+            commands: std::mem::take(&mut self.batch),
+            barrier,
+            session_floor: Some(RequestId {
+                client: self.session,
+                seq: floor,
+            }),
+        };
+        if let Err(e) = self.paxos.append(entry) {
+            // Only after a reconfiguration StopSign, which DDBB never proposes.
+            warn!(error = ?e, "append refused");
+        }
+    }
+
+    /// Proposes again every write whose last proposal is older than `repropose_ticks`,
+    /// and forgets writes nobody waits for any more.
+    fn retry_stale_writes(&mut self) {
+        while let Some(&(at, id)) = self.retry_queue.front() {
+            if self.now < at + self.repropose_ticks {
+                break;
+            }
+            self.retry_queue.pop_front();
+            let Some(p) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            if p.proposed_at != at {
+                continue; // a newer proposal is queued further back
+            }
+            p.waiters.retain(|(_, tx)| !tx.is_closed());
+            if p.waiters.is_empty() {
+                self.pending.remove(&id);
+                self.resolve_own(id);
+                continue;
+            }
+            debug!(?id, "write not applied in time; proposing it again");
+            self.batch.push(p.command.clone());
+            p.proposed_at = self.now;
+            self.retry_queue.push_back((self.now, id));
+        }
+    }
+
+    fn resolve_own(&mut self, id: RequestId) {
+        if id.client == self.session {
+            self.own_unresolved.remove(&id.seq);
+        }
+    }
+
+    /// Applies every newly decided entry and answers the clients waiting on it.
+    fn apply_decided(&mut self) {
+        let from = self.state.applied_index();
+        if self.paxos.get_decided_idx() <= from {
+            return;
+        }
+        let Some(entries) = self.paxos.read_decided_suffix(from) else {
+            return;
+        };
+        for entry in entries {
+            let index = self.state.applied_index();
+            match entry {
+                PaxosEntry::Decided(entry) => self.apply_entry(index, &entry),
+                PaxosEntry::Undecided(_) => break,
+                PaxosEntry::StopSign(..) => self.state.skip(index),
+                PaxosEntry::Trimmed(_) | PaxosEntry::Snapshotted(_) => {
+                    // Compaction is not enabled with in-memory storage.
+                    error!(index, "decided suffix starts in a compacted prefix");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn apply_entry(&mut self, index: usize, entry: &LogEntry) {
+        for (command, outcome) in self.state.apply(index, entry) {
+            if let Some(p) = self.pending.remove(&command.id) {
+                for (shape, tx) in p.waiters {
+                    let _ = tx.send(shape.render(&outcome));
+                }
+                self.resolve_own(command.id);
+            }
+        }
+        if entry.origin == self.id {
+            if let Some(barrier) = entry.barrier {
+                // Every read queued before this barrier was proposed may now be answered:
+                // all writes acknowledged before those reads arrived precede it in the log.
+                while self.reads.front().is_some_and(|r| r.barrier <= barrier) {
+                    if let Some(read) = self.reads.pop_front() {
+                        let _ = read.reply.send(read.query.run(&self.state));
+                    }
+                }
+            }
+        }
+    }
+
+    /// This replica's view of itself and the cluster.
+    pub fn status(&self) -> StatusReply {
+        let (leader, is_leader) = match self.paxos.get_current_leader() {
+            Some((leader, accepting)) => (leader, leader == self.id && accepting),
+            None => (0, false),
+        };
+        let ballot = self.paxos.get_promise();
+        StatusReply {
+            id: self.id,
+            leader,
+            is_leader,
+            ballot: format!("{}.{}.{}", ballot.n, ballot.priority, ballot.pid),
+            decided_index: self.paxos.get_decided_idx(),
+            accepted_index: self.paxos.get_accepted_idx(),
+            applied_index: self.state.applied_index(),
+            compacted_index: self.paxos.get_compacted_idx(),
+            revision: self.state.revision(),
+            keys: self.state.len() as u64,
+            members: self.members.clone(),
+            connected_peers: self.transport.connected_peers(),
+            wal_bytes: self.control.disk_bytes(),
+            pending_writes: self.pending.len() as u64,
+            pending_reads: self.reads.len() as u64,
+        }
+    }
+}
+
+/// A request session id for this replica incarnation: random, with the top bit set so it
+/// cannot be mistaken for a small client-chosen id.
+fn new_session_id(id: NodeId) -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    id.hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    std::time::SystemTime::now().hash(&mut hasher);
+    hasher.finish() | (1 << 63)
+}

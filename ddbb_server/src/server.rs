@@ -1,0 +1,136 @@
+//! Starting and stopping one replica: listeners, transport, replica loop, client service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::ServerConfig;
+use crate::error::{Error, Result};
+use crate::replica::Replica;
+use crate::service::{self, ServiceConfig};
+use crate::shutdown::{self, ShutdownTrigger};
+use crate::storage;
+use crate::transport::{LinkFaults, Transport, TransportConfig};
+
+/// Requests queued for the replica loop before client connections wait.
+const REQUEST_QUEUE_LEN: usize = 16 * 1024;
+/// Peer events queued for the replica loop before peer connections wait.
+const EVENT_QUEUE_LEN: usize = 16 * 1024;
+
+/// A running replica.
+pub struct ServerHandle {
+    trigger: ShutdownTrigger,
+    replica: JoinHandle<Result<()>>,
+    client_addr: SocketAddr,
+    peer_addr: SocketAddr,
+}
+
+impl ServerHandle {
+    /// Where clients connect.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// Where peers connect.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// Waits until the replica stops by itself (a storage failure) and returns why.
+    pub async fn wait(&mut self) -> Result<()> {
+        let result = (&mut self.replica)
+            .await
+            .unwrap_or_else(|e| Err(Error::Config(format!("replica task failed: {e}"))));
+        self.trigger.trigger();
+        result
+    }
+
+    /// Stops every task of the replica and waits for the loop to end. Listeners close, so
+    /// the ports can be bound again at once.
+    pub async fn shutdown(self) -> Result<()> {
+        self.trigger.trigger();
+        self.replica
+            .await
+            .unwrap_or_else(|e| Err(Error::Config(format!("replica task failed: {e}"))))
+    }
+}
+
+/// Starts a replica with in-memory log storage and private link faults.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle> {
+    start_with_faults(config, Arc::new(LinkFaults::default())).await
+}
+
+/// Starts a replica whose links obey `faults` (shared by the replicas of a playground).
+pub async fn start_with_faults(
+    config: ServerConfig,
+    faults: Arc<LinkFaults>,
+) -> Result<ServerHandle> {
+    config.validate()?;
+    let peer_addr = config.peer_addr();
+    let peer_listener = bind(peer_addr).await?;
+    let client_listener = bind(config.client_addr).await?;
+    let peer_addr = peer_listener.local_addr()?;
+    let client_addr = client_listener.local_addr()?;
+
+    let (trigger, shutdown) = shutdown::channel();
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE_LEN);
+    let (request_tx, request_rx) = mpsc::channel(REQUEST_QUEUE_LEN);
+    let transport = Transport::start(
+        TransportConfig {
+            id: config.id,
+            cluster_id: config.cluster_id,
+            peers: config.peers.clone(),
+            max_frame_bytes: config.max_peer_frame_bytes,
+        },
+        peer_listener,
+        event_tx,
+        faults,
+        shutdown.clone(),
+    );
+    let (log, control) = storage::memory();
+    let replica = Replica::new(&config, log, control, transport)?;
+    if config.unsafe_local_reads {
+        tracing::warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
+    }
+    let replica = tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()));
+    tokio::spawn(service::run(
+        client_listener,
+        request_tx,
+        ServiceConfig {
+            max_frame_bytes: config.max_client_frame_bytes,
+            max_value_bytes: config.max_value_bytes,
+            request_timeout: config.request_timeout,
+            max_connections: config.max_connections,
+            id: config.id,
+        },
+        shutdown,
+    ));
+    info!(id = config.id, %client_addr, %peer_addr, "replica started");
+    Ok(ServerHandle {
+        trigger,
+        replica,
+        client_addr,
+        peer_addr,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    // SO_REUSEADDR so a restarted replica can bind while old connections sit in TIME_WAIT.
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|source| Error::Bind { addr, source })?;
+    socket
+        .set_reuseaddr(true)
+        .and_then(|_| socket.bind(addr))
+        .map_err(|source| Error::Bind { addr, source })?;
+    socket
+        .listen(1024)
+        .map_err(|source| Error::Bind { addr, source })
+}
