@@ -1,0 +1,262 @@
+//! Test harness: real `ddbb_server` processes on loopback, killed on drop (also on panic).
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ddbb_libs::{Connection, Frame, FrameLimits, StatusReply};
+use tokio::net::TcpStream;
+
+/// Default deadline for a condition in these tests: generous for a loaded 2-core CI machine.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Free loopback ports (bound to port 0, then released).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind port 0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+/// A cluster of `ddbb_server` processes.
+pub struct Cluster {
+    pub peers: String,
+    pub client_addrs: Vec<SocketAddr>,
+    children: Vec<Option<Child>>,
+    extra_args: Vec<String>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `n` replicas with extra flags for every one.
+    pub fn start(n: usize, extra_args: &[&str]) -> Cluster {
+        let ports = free_ports(2 * n);
+        let peers = (0..n)
+            .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let client_addrs = (0..n)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], ports[n + i])))
+            .collect();
+        let mut cluster = Cluster {
+            peers,
+            client_addrs,
+            children: (0..n).map(|_| None).collect(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        for id in 1..=n as u64 {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    pub fn addr(&self, id: u64) -> SocketAddr {
+        self.client_addrs[id as usize - 1]
+    }
+
+    fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("replica-{id}"))
+    }
+
+    /// Starts (or starts again) replica `id`.
+    pub fn restart(&mut self, id: u64) {
+        let log = std::fs::File::create(self.dir.path().join(format!("replica-{id}.log")))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_ddbb_server"))
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--peers")
+            .arg(&self.peers)
+            .arg("--client-addr")
+            .arg(self.addr(id).to_string())
+            .arg("--data-dir")
+            .arg(self.data_dir(id))
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn ddbb_server");
+        self.children[id as usize - 1] = Some(child);
+    }
+
+    /// kill -9 replica `id` (by its PID) and reaps it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children[id as usize - 1].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Ids of the replicas currently running.
+    pub fn alive(&self) -> Vec<u64> {
+        (1..=self.len() as u64)
+            .filter(|id| self.children[*id as usize - 1].is_some())
+            .collect()
+    }
+
+    /// The log of replica `id`, for failure messages.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("replica-{id}.log")))
+            .unwrap_or_default()
+    }
+
+    /// Waits until some live replica reports itself leader and every live replica agrees;
+    /// returns its id.
+    pub async fn wait_for_leader(&self) -> u64 {
+        let alive = self.alive();
+        wait_until("a leader every live replica agrees on", || async {
+            let mut leaders = Vec::new();
+            for &id in &alive {
+                let status = status(self.addr(id)).await.ok()?;
+                leaders.push((status.leader, status.is_leader && status.leader == id));
+            }
+            let (leader, _) = *leaders.first()?;
+            let agreed = leaders.iter().all(|(l, _)| *l == leader && leader != 0);
+            let confirmed = leaders.iter().any(|(_, is)| *is);
+            (agreed && confirmed && alive.contains(&leader)).then_some(leader)
+        })
+        .await
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 1..=self.len() as u64 {
+            self.kill(id);
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after [`DEADLINE`].
+pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// A deadline for hand-written polling loops (where a closure cannot borrow mutably):
+/// `loop { if done { break } deadline.pause().await }`.
+pub struct Deadline {
+    what: String,
+    start: Instant,
+    pause: Duration,
+}
+
+impl Deadline {
+    pub fn new(what: &str) -> Deadline {
+        Deadline {
+            what: what.to_string(),
+            start: Instant::now(),
+            pause: Duration::from_millis(5),
+        }
+    }
+
+    /// Panics once [`DEADLINE`] has passed, else waits a little (backing off).
+    pub async fn pause(&mut self) {
+        assert!(
+            self.start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for {}",
+            self.what
+        );
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// A minimal RESP client for tests.
+pub struct TestClient {
+    conn: Connection,
+}
+
+impl TestClient {
+    pub async fn connect(addr: SocketAddr) -> std::io::Result<TestClient> {
+        let stream = TcpStream::connect(addr).await?;
+        Ok(TestClient {
+            conn: Connection::new(stream, FrameLimits::default()),
+        })
+    }
+
+    /// Connects, retrying until the replica listens.
+    pub async fn connect_when_up(addr: SocketAddr) -> TestClient {
+        wait_until(&format!("{addr} to accept clients"), || async {
+            TestClient::connect(addr).await.ok()
+        })
+        .await
+    }
+
+    /// Sends one command and reads its reply.
+    pub async fn cmd(&mut self, words: &[&str]) -> Frame {
+        self.conn
+            .send(&Frame::command(words.iter().map(|w| w.to_string())))
+            .await
+            .expect("send");
+        self.conn
+            .read_frame()
+            .await
+            .expect("read")
+            .expect("connection closed")
+    }
+
+    /// Like [`TestClient::cmd`] but returns errors instead of panicking.
+    pub async fn try_cmd(&mut self, words: &[&str]) -> Result<Frame, String> {
+        self.conn
+            .send(&Frame::command(words.iter().map(|w| w.to_string())))
+            .await
+            .map_err(|e| e.to_string())?;
+        match self.conn.read_frame().await {
+            Ok(Some(f)) => Ok(f),
+            Ok(None) => Err("closed".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// One `STATUS` call.
+pub async fn status(addr: SocketAddr) -> Result<StatusReply, String> {
+    let mut c = TestClient::connect(addr).await.map_err(|e| e.to_string())?;
+    let frame = c.try_cmd(&["STATUS"]).await?;
+    StatusReply::from_frame(frame).map_err(|e| e.to_string())
+}
+
+pub fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+pub fn ok() -> Frame {
+    Frame::Simple("OK".into())
+}
+
+/// True for an error reply.
+pub fn is_err(f: &Frame) -> bool {
+    matches!(f, Frame::Error(_))
+}
