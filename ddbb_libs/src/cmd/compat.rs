@@ -10,7 +10,8 @@ use crate::frame::Frame;
 ///
 /// # Format
 /// `COMMAND [...]` → empty array (redis-cli asks for command docs to show hints);
-/// `CONFIG GET param` → empty array (redis-benchmark reads `save`/`appendonly`);
+/// `CONFIG GET param` → `[param, value]` for `save` and `appendonly` (redis-benchmark reads
+/// them), an empty array for others;
 /// `SELECT 0` → `+OK` (other databases: error); `ECHO msg` → bulk;
 /// `CLIENT ...` → `+OK`; `INFO [section]` → a short bulk text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +72,18 @@ impl Compat {
         match self {
             Compat::CommandDocs(_) => Frame::Array(vec![]),
             Compat::Config(a) if a.first().is_some_and(|s| s.eq_ignore_ascii_case(b"GET")) => {
-                Frame::Array(vec![])
+                // The two parameters redis-benchmark reads; DDBB's durability is not Redis'.
+                let mut pairs = Vec::new();
+                for param in &a[1..] {
+                    let value: &'static [u8] = match &param.to_ascii_lowercase()[..] {
+                        b"save" => b"",
+                        b"appendonly" => b"no",
+                        _ => continue,
+                    };
+                    pairs.push(Frame::Bulk(param.clone()));
+                    pairs.push(Frame::Bulk(Bytes::from_static(value)));
+                }
+                Frame::Array(pairs)
             }
             Compat::Config(_) => Frame::err("CONFIG: only CONFIG GET is supported"),
             Compat::Client(_) => Frame::Simple("OK".into()),
