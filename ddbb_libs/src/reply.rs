@@ -96,6 +96,10 @@ pub struct StatusReply {
     pub connected_peers: Vec<NodeId>,
     /// Bytes of log storage on disk (0 for in-memory storage).
     pub wal_bytes: u64,
+    /// fdatasync calls of the log storage since the replica started.
+    pub fsyncs: u64,
+    /// Log index covered by the latest state-machine snapshot (0: none).
+    pub snapshot_index: LogIndex,
     /// Writes waiting to be committed at this replica.
     pub pending_writes: u64,
     /// Linearizable reads waiting for a read barrier at this replica.
@@ -133,6 +137,8 @@ impl StatusReply {
             ("members", join_ids(&self.members)),
             ("connected_peers", join_ids(&self.connected_peers)),
             ("wal_bytes", int(self.wal_bytes)),
+            ("fsyncs", int(self.fsyncs)),
+            ("snapshot_index", int(self.snapshot_index as u64)),
             ("pending_writes", int(self.pending_writes)),
             ("pending_reads", int(self.pending_reads)),
         ]
@@ -182,6 +188,8 @@ impl StatusReply {
                 b"members" => out.members = split_ids(&text()?)?,
                 b"connected_peers" => out.connected_peers = split_ids(&text()?)?,
                 b"wal_bytes" => out.wal_bytes = int()?,
+                b"fsyncs" => out.fsyncs = int()?,
+                b"snapshot_index" => out.snapshot_index = int()? as LogIndex,
                 b"pending_writes" => out.pending_writes = int()?,
                 b"pending_reads" => out.pending_reads = int()?,
                 _ => {}
@@ -224,6 +232,8 @@ mod tests {
             members: vec![1, 2, 3],
             connected_peers: vec![1, 3],
             wal_bytes: 1234,
+            fsyncs: 99,
+            snapshot_index: 8,
             pending_writes: 1,
             pending_reads: 2,
         };

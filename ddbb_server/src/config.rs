@@ -40,6 +40,12 @@ pub struct ServerConfig {
     pub max_peer_frame_bytes: usize,
     /// Most client connections served at once.
     pub max_connections: usize,
+    /// Make the WAL durable with fdatasync (false: benchmarks only, loses data on power loss).
+    pub fsync: bool,
+    /// Snapshot the state and compact the log every this many applied entries (0: never).
+    pub snapshot_every: usize,
+    /// Start on an empty data dir even if peers remember this replica (see the README).
+    pub join: bool,
     /// UNSAFE, tests only: answer linearizable reads from local state without a barrier.
     pub unsafe_local_reads: bool,
 }
@@ -62,6 +68,9 @@ impl ServerConfig {
             max_client_frame_bytes: 16 * 1024 * 1024,
             max_peer_frame_bytes: 512 * 1024 * 1024,
             max_connections: 10_000,
+            fsync: true,
+            snapshot_every: 10_000,
+            join: false,
             unsafe_local_reads: false,
         }
     }

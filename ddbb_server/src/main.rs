@@ -26,9 +26,22 @@ struct Args {
     /// Address for clients (RESP2, e.g. redis-cli).
     #[arg(long)]
     client_addr: SocketAddr,
-    /// Data directory (created if missing).
+    /// Data directory for the WAL and snapshots (created if missing). Without it the log is
+    /// kept in memory and nothing survives a restart.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Make the WAL durable with fdatasync before any reply or message leaves. `--fsync=false`
+    /// is for benchmarks only: acknowledged writes can be lost on power failure.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    fsync: bool,
+    /// Snapshot the state machine and compact the WAL every this many applied log entries
+    /// (0: never).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: usize,
+    /// Start on an empty data dir even though peers remember this replica id as a member
+    /// (after its disk was lost). Unsafe unless every other replica is up: see the README.
+    #[arg(long)]
+    join: bool,
     /// Cluster id; peers with another id are refused.
     #[arg(long, default_value_t = 1)]
     cluster_id: u32,
@@ -70,6 +83,9 @@ impl Args {
         let peers = ServerConfig::parse_peers(&self.peers)?;
         let mut c = ServerConfig::new(self.id, peers, self.client_addr);
         c.data_dir = self.data_dir;
+        c.fsync = self.fsync;
+        c.snapshot_every = self.snapshot_every;
+        c.join = self.join;
         c.cluster_id = self.cluster_id;
         c.tick = Duration::from_millis(self.tick_ms);
         c.election_ticks = self.election_ticks;

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::ServerConfig;
+use crate::entry::LogEntry;
 use crate::error::{Error, Result};
 use crate::replica::Replica;
 use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::storage;
+use crate::storage::{self, SharedWal, WalOptions};
 use crate::transport::{LinkFaults, Transport, TransportConfig};
 
 /// Requests queued for the replica loop before client connections wait.
@@ -91,12 +92,22 @@ pub async fn start_with_faults(
         faults,
         shutdown.clone(),
     );
-    let (log, control) = storage::memory();
-    let replica = Replica::new(&config, log, control, transport)?;
     if config.unsafe_local_reads {
-        tracing::warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
+        warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }
-    let replica = tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()));
+    let replica = match &config.data_dir {
+        Some(dir) => {
+            let wal = open_wal(dir, &config)?;
+            let replica = Replica::new(&config, wal.clone(), Box::new(wal), transport)?;
+            tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
+        }
+        None => {
+            warn!("no --data-dir: the log is kept in memory and nothing survives a restart");
+            let (log, control) = storage::memory();
+            let replica = Replica::new(&config, log, control, transport)?;
+            tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
+        }
+    };
     tokio::spawn(service::run(
         client_listener,
         request_tx,
@@ -116,6 +127,30 @@ pub async fn start_with_faults(
         client_addr,
         peer_addr,
     })
+}
+
+/// Opens (or creates) the WAL in `<data_dir>/wal`, replaying what it holds.
+fn open_wal(dir: &std::path::Path, config: &ServerConfig) -> Result<SharedWal<LogEntry>> {
+    let wal_dir = dir.join("wal");
+    std::fs::create_dir_all(&wal_dir)?;
+    if !config.fsync {
+        warn!("--fsync=false: DURABILITY IS OFF; acknowledged writes can be lost on power failure");
+    }
+    let options = WalOptions {
+        fsync: config.fsync,
+        ..WalOptions::default()
+    };
+    let wal = SharedWal::open(&wal_dir, options).map_err(|e| Error::Storage(e.to_string()))?;
+    let recovery = wal.recovery();
+    info!(
+        dir = %wal_dir.display(),
+        segments = recovery.segments,
+        records = recovery.records,
+        bytes = recovery.bytes,
+        truncated_bytes = recovery.truncated_bytes,
+        "WAL opened"
+    );
+    Ok(wal)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {

@@ -3,8 +3,8 @@
 //! It wakes on a tick, a peer message or a client request, drains whatever else is ready,
 //! and then finishes the pass in a fixed order:
 //!
-//! 1. **propose**: every write that arrived in this pass, plus a read barrier if linearizable
-//!    reads are waiting, becomes ONE log entry and one `append`;
+//! 1. **propose**: every write that arrived in this pass, with read barriers where linearizable
+//!    reads arrived between them, becomes ONE log entry and one `append`;
 //! 2. **sync**: the storage makes everything written so far durable (one fsync per pass);
 //! 3. **send**: OmniPaxos' outgoing messages go to the peer links;
 //! 4. **apply**: newly decided entries are applied to the state machine, and the clients
@@ -31,10 +31,10 @@ use omnipaxos::util::LogEntry as PaxosEntry;
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::ServerConfig;
-use crate::entry::{LogEntry, WriteCommand};
+use crate::entry::{LogEntry, ReadBarrier, WriteCommand};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
 use crate::state::KvState;
@@ -73,6 +73,10 @@ pub struct Replica<S: Storage<LogEntry>> {
     now: u64,
     repropose_ticks: u64,
     unsafe_local_reads: bool,
+    /// Take a snapshot and compact the log every this many applied entries (0: never).
+    snapshot_every: usize,
+    /// Log index covered by the latest snapshot this replica holds.
+    snapshot_index: usize,
 
     /// This replica's own request session, for writes that came without a `REQID`.
     session: u64,
@@ -87,6 +91,9 @@ pub struct Replica<S: Storage<LogEntry>> {
 
     reads: VecDeque<PendingRead>,
     next_barrier: u64,
+    /// Barriers for this pass's entry, positioned among `batch`.
+    barrier_marks: Vec<ReadBarrier>,
+    /// Add a barrier at the end of this pass's entry (to retry waiting reads).
     barrier_wanted: bool,
     last_barrier_tick: u64,
 }
@@ -120,7 +127,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         let paxos = paxos_config
             .build(storage)
             .map_err(|e| Error::Config(format!("omnipaxos: {e}")))?;
-        Ok(Replica {
+        let mut replica = Replica {
             id: config.id,
             members,
             paxos,
@@ -132,6 +139,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
             now: 0,
             repropose_ticks: config.repropose_ticks.max(1),
             unsafe_local_reads: config.unsafe_local_reads,
+            snapshot_every: config.snapshot_every,
+            snapshot_index: 0,
             session: new_session_id(config.id),
             next_seq: 1,
             own_unresolved: BTreeSet::new(),
@@ -140,9 +149,24 @@ impl<S: Storage<LogEntry>> Replica<S> {
             batch: Vec::new(),
             reads: VecDeque::new(),
             next_barrier: 1,
+            barrier_marks: Vec::new(),
             barrier_wanted: false,
             last_barrier_tick: 0,
-        })
+        };
+        // Rebuild the state machine from what storage recovered (snapshot + decided suffix)
+        // before serving anything.
+        replica.snapshot_index = replica.paxos.get_compacted_idx();
+        replica.apply_decided();
+        if replica.state.applied_index() > 0 {
+            info!(
+                applied = replica.state.applied_index(),
+                snapshot = replica.snapshot_index,
+                revision = replica.state.revision(),
+                keys = replica.state.len(),
+                "state recovered from storage"
+            );
+        }
+        Ok(replica)
     }
 
     /// Runs until shutdown, or until storage fails (then returns the error: the replica
@@ -160,7 +184,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             // re-proposals never starve under load), then peers, then clients.
             tokio::select! {
                 biased;
-                _ = shutdown.recv() => return Ok(()),
+                _ = shutdown.recv() => return self.control.sync(),
                 _ = ticker.tick() => self.on_tick(),
                 Some(event) = events.recv() => self.on_peer_event(event),
                 Some(request) = requests.recv() => self.on_request(request),
@@ -194,6 +218,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             self.transport.send(msg);
         }
         self.apply_decided();
+        self.maybe_snapshot();
         Ok(())
     }
 
@@ -213,7 +238,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
 
     fn on_peer_event(&mut self, event: PeerEvent) {
         match event {
-            PeerEvent::Message(msg) => self.paxos.handle_incoming(msg),
+            PeerEvent::Message(msg) => self.paxos.handle_incoming(*msg),
             PeerEvent::LinkUp(peer) => {
                 debug!(peer, "reconnected");
                 self.paxos.reconnected(peer);
@@ -267,12 +292,12 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 if consistency == Consistency::Serializable || self.unsafe_local_reads {
                     let _ = reply.send(query.run(&self.state));
                 } else {
+                    let barrier = self.barrier_here();
                     self.reads.push_back(PendingRead {
-                        barrier: self.next_barrier,
+                        barrier,
                         query,
                         reply,
                     });
-                    self.barrier_wanted = true;
                 }
             }
             Request::Status { reply } => {
@@ -281,16 +306,31 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
     }
 
-    /// Proposes the writes of this pass and a read barrier, as one entry.
+    /// The number of a barrier at the current end of this pass's batch (new if needed).
+    fn barrier_here(&mut self) -> u64 {
+        let after = self.batch.len() as u32;
+        match self.barrier_marks.last() {
+            Some(mark) if mark.after == after => mark.number,
+            _ => {
+                let number = self.next_barrier;
+                self.next_barrier += 1;
+                self.barrier_marks.push(ReadBarrier { after, number });
+                number
+            }
+        }
+    }
+
+    /// Proposes the writes and read barriers of this pass, as one entry.
     fn propose(&mut self) {
-        if self.batch.is_empty() && !self.barrier_wanted {
+        if std::mem::take(&mut self.barrier_wanted) {
+            self.barrier_here();
+        }
+        if self.batch.is_empty() && self.barrier_marks.is_empty() {
             return;
         }
-        let barrier = std::mem::take(&mut self.barrier_wanted).then(|| {
+        if !self.barrier_marks.is_empty() {
             self.last_barrier_tick = self.now;
-            self.next_barrier += 1;
-            self.next_barrier - 1
-        });
+        }
         let floor = self
             .own_unresolved
             .first()
@@ -299,7 +339,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         let entry = LogEntry {
             origin: self.id,
             commands: std::mem::take(&mut self.batch),
-            barrier,
+            barriers: std::mem::take(&mut self.barrier_marks),
             session_floor: Some(RequestId {
                 client: self.session,
                 seq: floor,
@@ -359,17 +399,82 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 PaxosEntry::Decided(entry) => self.apply_entry(index, &entry),
                 PaxosEntry::Undecided(_) => break,
                 PaxosEntry::StopSign(..) => self.state.skip(index),
-                PaxosEntry::Trimmed(_) | PaxosEntry::Snapshotted(_) => {
-                    // Compaction is not enabled with in-memory storage.
-                    error!(index, "decided suffix starts in a compacted prefix");
+                PaxosEntry::Snapshotted(snapshotted) => {
+                    self.install_snapshot(snapshotted.trimmed_idx, snapshotted.snapshot.to_state())
+                }
+                PaxosEntry::Trimmed(_) => {
+                    // DDBB only compacts with snapshots, so this cannot happen.
+                    error!(
+                        index,
+                        "decided suffix starts in a trimmed prefix without a snapshot"
+                    );
                     break;
                 }
             }
         }
     }
 
+    /// Replaces the whole state with a snapshot (omnipaxos issue #131): after a restart, or
+    /// when the leader caught this replica up with a snapshot instead of entries.
+    fn install_snapshot(&mut self, index: usize, state: KvState) {
+        if state.applied_index() != index {
+            error!(
+                snapshot_end = index,
+                state_end = state.applied_index(),
+                "snapshot does not end where OmniPaxos says; using its state"
+            );
+        }
+        debug!(index, "installing a snapshot");
+        self.state = state;
+        self.snapshot_index = self.snapshot_index.max(index);
+        // Writes and barriers inside the snapshot were applied without us seeing them: answer
+        // the writes from the session table now, and cover the reads with a fresh barrier.
+        let done: Vec<(RequestId, crate::state::Outcome)> = self
+            .pending
+            .keys()
+            .filter_map(|id| self.state.duplicate(*id).map(|o| (*id, o)))
+            .collect();
+        for (id, outcome) in done {
+            if let Some(p) = self.pending.remove(&id) {
+                for (shape, tx) in p.waiters {
+                    let _ = tx.send(shape.render(&outcome));
+                }
+            }
+            self.resolve_own(id);
+        }
+        if !self.reads.is_empty() {
+            self.barrier_wanted = true;
+        }
+    }
+
+    /// Compacts the log into a snapshot every `snapshot_every` applied entries. The WAL sees
+    /// the compaction and checkpoints at the next sync, deleting old segments.
+    fn maybe_snapshot(&mut self) {
+        let applied = self.state.applied_index();
+        if self.snapshot_every == 0
+            || applied < self.paxos.get_compacted_idx() + self.snapshot_every
+        {
+            return;
+        }
+        match self.paxos.snapshot(Some(applied), true) {
+            Ok(()) => {
+                self.snapshot_index = applied;
+                debug!(index = applied, "snapshot taken, log compacted");
+            }
+            Err(e) => debug!(error = ?e, "snapshot not taken"),
+        }
+    }
+
     fn apply_entry(&mut self, index: usize, entry: &LogEntry) {
-        for (command, outcome) in self.state.apply(index, entry) {
+        let mine = entry.origin == self.id;
+        let mut barriers = entry.barriers.iter().peekable();
+        for (i, command) in entry.commands.iter().enumerate() {
+            while let Some(b) = barriers.next_if(|b| b.after as usize <= i) {
+                if mine {
+                    self.answer_reads(b.number);
+                }
+            }
+            let outcome = self.state.apply_command(index, command);
             if let Some(p) = self.pending.remove(&command.id) {
                 for (shape, tx) in p.waiters {
                     let _ = tx.send(shape.render(&outcome));
@@ -377,15 +482,20 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 self.resolve_own(command.id);
             }
         }
-        if entry.origin == self.id {
-            if let Some(barrier) = entry.barrier {
-                // Every read queued before this barrier was proposed may now be answered:
-                // all writes acknowledged before those reads arrived precede it in the log.
-                while self.reads.front().is_some_and(|r| r.barrier <= barrier) {
-                    if let Some(read) = self.reads.pop_front() {
-                        let _ = read.reply.send(read.query.run(&self.state));
-                    }
-                }
+        self.state.finish_entry(index, entry);
+        for b in barriers {
+            if mine {
+                self.answer_reads(b.number);
+            }
+        }
+    }
+
+    /// Answers every read waiting on barrier `number` or an older one. Any write acknowledged
+    /// before those reads arrived precedes the barrier in the log, so it is visible now.
+    fn answer_reads(&mut self, number: u64) {
+        while self.reads.front().is_some_and(|r| r.barrier <= number) {
+            if let Some(read) = self.reads.pop_front() {
+                let _ = read.reply.send(read.query.run(&self.state));
             }
         }
     }
@@ -397,6 +507,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             None => (0, false),
         };
         let ballot = self.paxos.get_promise();
+        let storage = self.control.stats();
         StatusReply {
             id: self.id,
             leader,
@@ -410,7 +521,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
             keys: self.state.len() as u64,
             members: self.members.clone(),
             connected_peers: self.transport.connected_peers(),
-            wal_bytes: self.control.disk_bytes(),
+            wal_bytes: storage.disk_bytes,
+            fsyncs: storage.fsyncs,
+            snapshot_index: self.snapshot_index,
             pending_writes: self.pending.len() as u64,
             pending_reads: self.reads.len() as u64,
         }

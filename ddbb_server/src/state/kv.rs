@@ -64,23 +64,35 @@ impl KvState {
     /// Applies the decided entry at log position `index` (the next one after
     /// [`KvState::applied_index`]). Returns each command's id and outcome, in order.
     pub fn apply(&mut self, index: LogIndex, entry: &LogEntry) -> Vec<(WriteCommand, Outcome)> {
-        let mut outcomes = Vec::with_capacity(entry.commands.len());
-        for command in &entry.commands {
-            let outcome = match self.sessions.duplicate(command.id) {
-                Some(earlier) => earlier,
-                None => {
-                    let outcome = self.apply_op(&command.op);
-                    self.sessions.record(command.id, outcome.clone(), index);
-                    outcome
-                }
-            };
-            outcomes.push((command.clone(), outcome));
+        let outcomes = entry
+            .commands
+            .iter()
+            .map(|command| (command.clone(), self.apply_command(index, command)))
+            .collect();
+        self.finish_entry(index, entry);
+        outcomes
+    }
+
+    /// Applies one command of the entry at `index` (unless it is a duplicate); the caller
+    /// applies all of them in order, then calls [`KvState::finish_entry`].
+    pub fn apply_command(&mut self, index: LogIndex, command: &WriteCommand) -> Outcome {
+        match self.sessions.duplicate(command.id) {
+            Some(earlier) => earlier,
+            None => {
+                let outcome = self.apply_op(&command.op);
+                self.sessions.record(command.id, outcome.clone(), index);
+                outcome
+            }
         }
+    }
+
+    /// Completes the entry at `index` after its commands: raises the origin's session floor
+    /// and marks the entry applied.
+    pub fn finish_entry(&mut self, index: LogIndex, entry: &LogEntry) {
         if let Some(floor) = entry.session_floor {
             self.sessions.raise_floor(floor, index);
         }
         self.applied_index = index + 1;
-        outcomes
     }
 
     fn apply_op(&mut self, op: &WriteOp) -> Outcome {
@@ -427,7 +439,7 @@ mod tests {
                 cmd(2, put("k", "2")),
                 cmd(1, put("k", "3")),
             ],
-            barrier: Some(4),
+            barriers: vec![],
             session_floor: None,
         };
         let out = s.apply(0, &entry);

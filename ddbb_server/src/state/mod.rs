@@ -8,6 +8,8 @@
 
 mod kv;
 mod session;
+mod snapshot;
 
 pub use kv::{KvState, Outcome, Value};
 pub use session::{SessionTable, MAX_SESSIONS, SESSION_WINDOW};
+pub use snapshot::KvSnapshot;

@@ -1,44 +1,143 @@
-//! The storage seam between OmniPaxos and the disk.
+//! Durable storage for OmniPaxos: a write-ahead log (WAL) with group commit, crash recovery and
+//! checkpoints, and the [`StorageControl`] seam through which the replica loop syncs it.
 //!
-//! OmniPaxos owns its `Storage` and treats every `Ok` as durable, but it has no flush hook.
-//! So storages buffer their writes, and the replica loop calls [`StorageControl::sync`] once
-//! per pass, before any message or client reply of that pass leaves the replica: "sync
-//! before send, sync before reply". The control handle is separate from the storage because
-//! the storage is moved into OmniPaxos.
+//! [`Wal`] implements `omnipaxos::storage::Storage` (all 20 methods). It keeps an in-memory
+//! image of what OmniPaxos stored — promise, accepted round, decided index, compacted index,
+//! snapshot, stopsign and the log suffix — exactly like `MemoryStorage`, and appends every change
+//! as one checksummed record to segment files in a data directory. Reads come from the image,
+//! so they see writes that are not yet synced. [`SharedWal`] is a cloneable handle: OmniPaxos owns
+//! one clone as its storage, the replica loop keeps another to call [`SharedWal::sync`],
+//! [`SharedWal::checkpoint`] and [`SharedWal::stats`].
+//!
+//! Parts: `record` (framing and checksums), `op` (what a record holds, and its encoding),
+//! `image` (the in-memory state), `segment` (files), `replay` (recovery), `wal` (the storage
+//! itself), `shared` (the handle), `fault` (fault injection), `error`; `suite` and `tests` are
+//! the tests.
+//!
+//! # Files
+//!
+//! The data directory holds segment files named after the sequence number of their first record,
+//! as 20 zero-padded decimal digits: `00000000000000000000.wal`, `00000000000000001234.wal`, ...
+//! Records are numbered consecutively from 0 across all segments, so segment *k+1* is named
+//! `name(k) + records(k)`; a gap means a segment is missing. `NNN.wal.tmp` is a checkpoint being
+//! written; open deletes it. Other files are ignored.
+//!
+//! # Record format
+//!
+//! A segment is a sequence of records, nothing else (no file header):
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     payload length L, u32 little-endian, 1 <= L <= u32::MAX
+//! 4       4     CRC-32 (IEEE, as crc32fast computes it) of the L payload bytes, u32 little-endian
+//! 8       L     payload
+//! ```
+//!
+//! The payload is bincode 1.3 with fixed-width little-endian integers (`usize` as u64) of a list
+//! of operations, applied in order:
+//!
+//! ```text
+//! payload   = count:u64  op{count}
+//! op        = tag:u32  body
+//! tag body
+//!  0  AppendEntries     n:u64 T{n}                  (append_entry is written as n = 1)
+//!  1  AppendOnPrefix    from:u64 n:u64 T{n}
+//!  2  SetPromise        Ballot
+//!  3  SetDecidedIdx     u64
+//!  4  SetAcceptedRound  Ballot
+//!  5  SetCompactedIdx   u64
+//!  6  Trim              u64
+//!  7  SetStopsign       0:u8 | 1:u8 StopSign
+//!  8  SetSnapshot       0:u8 | 1:u8 T::Snapshot
+//!  9  Checkpoint        log_start:u64 promise:Option<Ballot> accepted_round:Option<Ballot>
+//!                       decided_idx:u64 compacted_idx:u64 stopsign:Option<StopSign>
+//!                       snapshot:Option<T::Snapshot> n:u64 T{n}
+//! Ballot    = config_id:u32 n:u32 priority:u32 pid:u64
+//! Option<X> = 0:u8 | 1:u8 X
+//! ```
+//!
+//! `T`, `T::Snapshot` and `StopSign` are encoded by their serde impls. Each storage call writes one
+//! record with one op; `write_atomically` writes one record with all its ops; `checkpoint` writes a
+//! record with a single `Checkpoint` op as the first record of a new segment (its payload thus
+//! starts with `01 00 00 00 00 00 00 00 09 00 00 00`, which recovery peeks at).
+//!
+//! # Recovery
+//!
+//! [`Wal::open`] replays from the newest segment that starts with a checkpoint (deleting older
+//! segments), or from segment 0. A bad record at the end of the **last** segment — a short
+//! header, a payload running past the end of the file, or a bad checksum / zero length followed
+//! only by zero bytes — is what a crash during an append leaves: it is truncated with a
+//! `tracing::warn`. A bad record anywhere else, a record that does not decode, or a missing
+//! segment makes `open` fail with [`WalError::Corrupt`], naming the file and byte offset.
+//!
+//! # To ensure correctness
+//!
+//! * **Nothing is durable until [`Wal::sync`] returns `Ok`.** Storage methods only append to a
+//!   userspace buffer (handed to the OS, without fsync, when it exceeds `write_buffer_bytes`).
+//!   OmniPaxos treats `Ok` from a storage method as durable, so the owner must call `sync`
+//!   after handling a burst of events and *before* sending `take_outgoing_messages()` or
+//!   replying to clients: sync before send, sync before reply. One `sync` = one fdatasync for the
+//!   whole burst (group commit).
+//! * **Atomicity.** One storage call or one `write_atomically` batch is one record, and a record
+//!   is replayed wholly or not at all (checksum). A batch is validated before anything is encoded,
+//!   and encoded before anything is applied, so an `Err` leaves the image untouched.
+//! * **Errors.** OmniPaxos panics on `Err` from a storage method, so a write error inside a
+//!   storage method does not fail that call: it *poisons* the WAL. From then on no byte is written
+//!   (not even by `sync` or `checkpoint`), the in-memory image keeps serving OmniPaxos, and every
+//!   `sync`/`checkpoint` returns the error. The owner must then stop the replica without sending
+//!   or replying; after a restart `open` yields at least everything covered by a successful
+//!   `sync` (a failed fsync is never retried: after it the page cache cannot be trusted).
+//!   `Err` is returned from a storage method only for `Encode` (a failing `Serialize`) and
+//!   `InvalidOp` (a call that would leave a hole in the log), both bugs, both without effect.
+//! * **Segments.** `sync` starts a new segment only after fdatasyncing the full one, and fsyncs
+//!   the directory after creating the new file, so every segment but the last is complete on
+//!   disk and a bad record in one is real corruption.
+//! * **Checkpoints.** [`Wal::checkpoint`] writes `<seq>.wal.tmp`, fdatasyncs it, renames it to
+//!   `<seq>.wal`, fsyncs the directory, and only then deletes older segments. A crash before the
+//!   rename leaves the old segments (the temp file is deleted on open); after it, the checkpoint
+//!   wins and leftover older segments are deleted on open.
+//! * **Indices** are absolute ("as if never compacted"). `trim(idx)` drops entries below `idx`
+//!   (also past the end: the log is then empty and the next append gets index `idx`) and never
+//!   moves the start back; `get_entries`/`get_suffix` return an empty vec unless every requested
+//!   entry is held; `append_on_prefix(from, es)` drops entries of `es` that fall below the trimmed
+//!   prefix and refuses a `from` beyond the end unless `es` is empty (a no-op OmniPaxos issues when
+//!   a StopSign occupies that slot). OmniPaxos computes `accepted_idx = get_log_len() +
+//!   get_compacted_idx() (+1 with a stopsign)` on start, which holds as long as it trims and sets
+//!   the compacted index together, as it always does.
+//! * **Dropping** a `Wal` without `sync` discards buffered records, exactly like a crash.
+//! * One process per data directory: the WAL takes no lock file.
+//! * With `fsync: false` a power failure can lose acknowledged writes, and can even leave a
+//!   non-last segment incomplete (then `open` refuses with `Corrupt`). A process crash is safe.
+//!
+//! # Caveats
+//!
+//! * A corrupted *length field* in the last segment that points past the end of the file is
+//!   indistinguishable from a torn append and is truncated like one (etcd's WAL has the same
+//!   limit). Only the last segment is affected, and only its records after the damage.
+//! * The format has no version field; a future change should add one in a new op tag.
 
-use omnipaxos_storage::memory_storage::MemoryStorage;
+mod control;
+mod error;
+mod fault;
+mod image;
+mod op;
+mod record;
+mod replay;
+mod segment;
+mod shared;
+mod wal;
 
-use crate::entry::LogEntry;
-use crate::error::Result;
+#[cfg(test)]
+mod suite;
+#[cfg(test)]
+mod tests;
 
-/// What the replica loop needs from its storage besides the OmniPaxos `Storage` trait.
-pub trait StorageControl: Send {
-    /// Makes every write so far durable (one fsync for the whole pass).
-    ///
-    /// # Errors
-    /// Any failure stops the replica: it must not acknowledge what it could not keep.
-    fn sync(&mut self) -> Result<()>;
-
-    /// Bytes the log occupies on disk.
-    fn disk_bytes(&self) -> u64;
-}
-
-/// Control of an in-memory log: nothing to sync, nothing on disk. Data is lost with the
-/// process; use it for tests and the playground's throwaway clusters.
-#[derive(Debug, Default)]
-pub struct MemoryControl;
-
-impl StorageControl for MemoryControl {
-    fn sync(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn disk_bytes(&self) -> u64 {
-        0
-    }
-}
-
-/// An in-memory log and its control handle.
-pub fn memory() -> (MemoryStorage<LogEntry>, Box<dyn StorageControl>) {
-    (MemoryStorage::default(), Box::new(MemoryControl))
-}
+pub use control::{memory, MemoryControl, StorageControl, StorageStats};
+pub use error::WalError;
+pub use fault::FaultInjector;
+pub use replay::RecoveryInfo;
+pub use shared::SharedWal;
+pub use wal::{
+    CheckpointStats, SyncStats, Wal, WalEntry, WalOptions, WalStats, DEFAULT_SEGMENT_BYTES,
+    DEFAULT_WRITE_BUFFER_BYTES,
+};

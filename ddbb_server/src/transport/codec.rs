@@ -11,8 +11,9 @@ use crate::entry::LogEntry;
 pub type PeerMessage = Message<LogEntry>;
 
 fn options(limit: usize) -> impl Options {
-    // Varint lengths keep small messages (heartbeats, Accepted) small; the limit stops a
-    // corrupt length from allocating more than a frame can hold.
+    // Varint lengths keep small messages (heartbeats, Accepted) small. Corrupt lengths cannot
+    // make bincode allocate much: it caps preallocation and reads slices with bounds checks;
+    // the limit refuses sequences that claim more bytes than the frame holds.
     bincode::DefaultOptions::new().with_limit(limit as u64)
 }
 
@@ -74,7 +75,10 @@ mod tests {
                     if_revision: None,
                 },
             }],
-            barrier: Some(3),
+            barriers: vec![crate::entry::ReadBarrier {
+                after: 1,
+                number: 3,
+            }],
             session_floor: None,
         };
         let msg = Message::SequencePaxos(PaxosMessage {
@@ -85,7 +89,10 @@ mod tests {
         let bytes = encode_message(&msg).unwrap();
         let back = decode_message(&bytes, 1 << 20).unwrap();
         assert_eq!(format!("{back:?}"), format!("{msg:?}"));
-        assert!(decode_message(&bytes, 4).is_err(), "limit enforced");
+        assert!(
+            decode_message(&bytes[..bytes.len() - 1], 1 << 20).is_err(),
+            "a truncated message is refused"
+        );
         assert!(decode_message(b"\xff\xff\xff", 1 << 20).is_err());
     }
 

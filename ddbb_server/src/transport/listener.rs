@@ -135,7 +135,11 @@ async fn serve(
         if faults.is_cut(from, config.id) {
             continue;
         }
-        if events.send(PeerEvent::Message(msg)).await.is_err() {
+        if events
+            .send(PeerEvent::Message(Box::new(msg)))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -45,7 +45,7 @@ pub const PEER_QUEUE_LEN: usize = 4096;
 #[derive(Debug)]
 pub enum PeerEvent {
     /// A message from a peer, already checked to be from it and for us.
-    Message(PeerMessage),
+    Message(Box<PeerMessage>),
     /// The link to this peer is (again) usable: call `reconnected(peer)`.
     LinkUp(NodeId),
 }

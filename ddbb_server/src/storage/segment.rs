@@ -1,0 +1,193 @@
+//! Segment files: naming, listing a data directory, and the segment being appended to.
+//!
+//! A segment is named after the sequence number of its first record, zero-padded so that
+//! lexical and numeric order agree: `00000000000000000042.wal`. A checkpoint is first written
+//! as `<seq>.wal.tmp` and renamed, so a `.wal` file never holds a half-written checkpoint.
+
+use super::{
+    error::WalError,
+    fault::{self, FaultInjector},
+    op::is_checkpoint_payload,
+    record::HEADER_LEN,
+};
+use std::{
+    fs::{self, File, OpenOptions},
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+/// Extension of segment files.
+const SEGMENT_EXT: &str = ".wal";
+/// Extension of a checkpoint being written; leftovers are deleted on open.
+const TMP_EXT: &str = ".wal.tmp";
+
+/// File name of the segment whose first record has sequence number `seq`.
+pub(crate) fn file_name(seq: u64) -> String {
+    format!("{seq:020}{SEGMENT_EXT}")
+}
+
+/// Path of the temporary file a checkpoint at `seq` is written to before its rename.
+pub(crate) fn tmp_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}{TMP_EXT}"))
+}
+
+/// Sequence number encoded in a segment file name, if it is one.
+fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_EXT)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A segment found on disk.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentFile {
+    pub seq: u64,
+    pub path: PathBuf,
+    /// Size in bytes (after any torn-tail truncation).
+    pub len: u64,
+}
+
+/// Lists the segments of `dir` in sequence order and deletes leftover checkpoint temp files.
+pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentFile>, WalError> {
+    let mut segments = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| WalError::io("read_dir", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| WalError::io("read_dir", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        if name.ends_with(TMP_EXT) {
+            // A checkpoint that crashed before its rename; the segments it would replace are intact.
+            tracing::info!(file = %path.display(), "removing unfinished checkpoint");
+            fs::remove_file(&path).map_err(|e| WalError::io("remove", &path, e))?;
+            continue;
+        }
+        if let Some(seq) = parse_name(name) {
+            let len = entry
+                .metadata()
+                .map_err(|e| WalError::io("stat", &path, e))?
+                .len();
+            segments.push(SegmentFile { seq, path, len });
+        }
+    }
+    segments.sort_by_key(|s| s.seq);
+    Ok(segments)
+}
+
+/// Whether the first record of the segment at `path` is a checkpoint (reads 20 bytes).
+pub(crate) fn starts_with_checkpoint(path: &Path) -> Result<bool, WalError> {
+    let mut head = [0u8; HEADER_LEN + 12];
+    let mut file = File::open(path).map_err(|e| WalError::io("open", path, e))?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(WalError::io("read", path, e)),
+        }
+    }
+    Ok(filled == head.len() && is_checkpoint_payload(&head[HEADER_LEN..]))
+}
+
+/// Makes creations, renames and deletions in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path, fault: Option<&FaultInjector>) -> Result<(), WalError> {
+    let d = File::open(dir).map_err(|e| WalError::io("open dir", dir, e))?;
+    fault::sync(fault, &d, false).map_err(|e| WalError::io("fsync dir", dir, e))
+}
+
+/// The segment that records are appended to.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    pub file: File,
+    pub seq: u64,
+    pub path: PathBuf,
+    /// Bytes written to the file (synced or not).
+    pub len: u64,
+}
+
+impl ActiveSegment {
+    /// Creates a new, empty segment for records from `seq` on. The caller syncs the directory.
+    pub(crate) fn create(dir: &Path, seq: u64) -> Result<Self, WalError> {
+        let path = dir.join(file_name(seq));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| WalError::io("create", &path, e))?;
+        Ok(ActiveSegment {
+            file,
+            seq,
+            path,
+            len: 0,
+        })
+    }
+
+    /// Reopens an existing segment of `len` bytes for appending.
+    pub(crate) fn reopen(seg: &SegmentFile) -> Result<Self, WalError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&seg.path)
+            .map_err(|e| WalError::io("open", &seg.path, e))?;
+        Ok(ActiveSegment {
+            file,
+            seq: seg.seq,
+            path: seg.path.clone(),
+            len: seg.len,
+        })
+    }
+
+    /// Appends `bytes` (no fsync).
+    pub(crate) fn write(
+        &mut self,
+        bytes: &[u8],
+        fault: Option<&FaultInjector>,
+    ) -> Result<(), WalError> {
+        let res = fault::write_all(fault, &mut self.file, bytes);
+        // Re-read the size on failure: a partial write still moved the end of the file.
+        match res {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(m) = self.file.metadata() {
+                    self.len = m.len();
+                }
+                Err(WalError::io("write", &self.path, e))
+            }
+        }
+    }
+
+    /// `fdatasync`s the segment.
+    pub(crate) fn sync(&self, fault: Option<&FaultInjector>) -> Result<(), WalError> {
+        fault::sync(fault, &self.file, true).map_err(|e| WalError::io("fdatasync", &self.path, e))
+    }
+
+    /// Describes this segment as a closed one.
+    pub(crate) fn info(&self) -> SegmentFile {
+        SegmentFile {
+            seq: self.seq,
+            path: self.path.clone(),
+            len: self.len,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_roundtrip_and_sort_numerically() {
+        assert_eq!(file_name(42), "00000000000000000042.wal");
+        assert_eq!(parse_name(&file_name(42)), Some(42));
+        assert_eq!(parse_name(&file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(parse_name("42.wal"), None);
+        assert_eq!(parse_name("0000000000000000004x.wal"), None);
+        assert_eq!(parse_name("00000000000000000042.wal.tmp"), None);
+        assert!(file_name(9) < file_name(10));
+    }
+}

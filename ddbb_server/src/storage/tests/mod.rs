@@ -1,0 +1,54 @@
+//! WAL-only tests: restart, torn tails, corruption, checkpoints, injected disk faults, a model
+//! check, and OmniPaxos itself running on the WAL. The `Storage` contract tests shared with
+//! `MemoryStorage` are in `suite.rs`.
+
+mod checkpoint;
+mod cluster;
+mod fault;
+mod model;
+mod recovery;
+
+use super::{
+    record::{self, Parsed},
+    suite::TestEntry,
+    Wal, WalOptions,
+};
+use std::{
+    fs,
+    ops::Range,
+    path::{Path, PathBuf},
+};
+
+/// Segment files of `dir`, oldest first.
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Byte ranges of the valid records of a segment.
+fn record_bounds(data: &[u8]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while let Parsed::Record { next, .. } = record::parse_at(data, off) {
+        out.push(off..next);
+        off = next;
+    }
+    out
+}
+
+fn open(dir: &Path, options: WalOptions) -> Wal<TestEntry> {
+    Wal::open(dir, options).expect("open WAL")
+}
+
+/// Copies every file of `from` into `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}

@@ -1,0 +1,589 @@
+//! [`Wal`]: OmniPaxos storage that keeps an in-memory image and appends every change to
+//! checksummed records in segment files. The format and the rules are in the
+//! [`storage`](super) module doc.
+
+use super::{
+    error::WalError,
+    fault::{self, FaultInjector},
+    image::Image,
+    op::{codec, op_ref, BatchRef, OpRef},
+    record,
+    replay::{self, RecoveryInfo},
+    segment::{self, ActiveSegment, SegmentFile},
+};
+use bincode::Options;
+use omnipaxos::{
+    ballot_leader_election::Ballot,
+    storage::{Entry, StopSign, Storage, StorageOp, StorageResult},
+};
+use serde::{de::DeserializeOwned, Serialize};
+use std::{
+    fs::{self, OpenOptions},
+    path::{Path, PathBuf},
+};
+
+/// Log entries the WAL can store: OmniPaxos entries that serde can encode.
+///
+/// (With omnipaxos' `serde` feature, `T::Snapshot` is already `Serialize + DeserializeOwned`.)
+pub trait WalEntry: Entry + Serialize + DeserializeOwned {}
+
+impl<T> WalEntry for T where T: Entry + Serialize + DeserializeOwned {}
+
+/// Default size at which [`Wal::sync`] starts a new segment.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Default amount of encoded records buffered in memory before a storage call writes them to the
+/// OS (without fsync) to bound memory during a long burst.
+pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 1 << 20;
+
+/// Tunables of a [`Wal`].
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    /// A segment whose size reaches this many bytes is closed by the next `sync` and a new one
+    /// started. Segments can exceed it by the records of one burst.
+    pub segment_bytes: u64,
+    /// Buffered bytes above which a storage call writes the buffer to the OS (never fsyncs).
+    pub write_buffer_bytes: usize,
+    /// `false`: `sync` and `checkpoint` write to the OS but never fsync. For benchmarks only:
+    /// a power failure can then lose acknowledged writes or leave a WAL that refuses to open.
+    pub fsync: bool,
+    /// Makes writes and fsyncs fail after a number of operations (tests, disk-failure drills).
+    pub fault: Option<FaultInjector>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
+            fsync: true,
+            fault: None,
+        }
+    }
+}
+
+/// What one [`Wal::sync`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Records made durable by this call (storage calls and `write_atomically` batches).
+    pub records: u64,
+    /// Bytes made durable by this call.
+    pub bytes: u64,
+    /// Whether an fdatasync was issued (false when nothing was pending or `fsync` is off).
+    pub fsynced: bool,
+}
+
+/// What one [`Wal::checkpoint`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Sequence number of the checkpoint record (the name of its segment).
+    pub seq: u64,
+    /// Size of the checkpoint record in bytes.
+    pub bytes: u64,
+    /// Older segments deleted.
+    pub removed_segments: usize,
+}
+
+/// Counters and sizes for metrics and `STATUS`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Bytes in segment files (written to the OS, synced or not).
+    pub disk_bytes: u64,
+    /// Encoded bytes still in the userspace buffer.
+    pub pending_bytes: u64,
+    /// Number of segment files.
+    pub segments: usize,
+    /// Absolute index of the first log entry held (the trimmed prefix).
+    pub log_start: usize,
+    /// Number of log entries held.
+    pub log_len: usize,
+    /// Compacted index as stored by OmniPaxos.
+    pub compacted_idx: usize,
+    /// Decided index as stored by OmniPaxos.
+    pub decided_idx: usize,
+    /// Compacted index captured by the latest checkpoint (or found at open).
+    pub checkpoint_compacted_idx: usize,
+    /// fsync/fdatasync calls issued since open (segment, checkpoint and directory syncs).
+    pub fsyncs: u64,
+    /// Records appended since open.
+    pub records: u64,
+    /// Checkpoints written since open.
+    pub checkpoints: u64,
+}
+
+/// Durable OmniPaxos storage: an in-memory image plus an append-only, segmented record log.
+///
+/// Storage methods only append to a userspace buffer; call [`sync`](Self::sync) before anything
+/// that depends on them leaves the node. See the [`storage`](super) module doc.
+#[derive(Debug)]
+pub struct Wal<T: Entry> {
+    dir: PathBuf,
+    options: WalOptions,
+    image: Image<T>,
+    active: ActiveSegment,
+    /// Segments before the active one, oldest first.
+    closed: Vec<SegmentFile>,
+    /// Encoded records not yet written to the active segment.
+    pending: Vec<u8>,
+    /// Sequence number the next record gets.
+    next_seq: u64,
+    /// Bytes were written to the active segment since its last fdatasync.
+    unsynced: bool,
+    unsynced_bytes: u64,
+    unsynced_records: u64,
+    /// The first write/fsync error; once set nothing more is written.
+    poison: Option<WalError>,
+    stats: WalStats,
+    recovery: RecoveryInfo,
+}
+
+/// Encodes `payload` as one record at the end of `buf`; on error `buf` is left unchanged.
+fn encode_record<V: Serialize + ?Sized>(buf: &mut Vec<u8>, payload: &V) -> Result<(), WalError> {
+    let start = record::begin(buf);
+    let res = codec()
+        .serialize_into(&mut *buf, payload)
+        .map_err(|e| WalError::Encode(e.to_string()))
+        .and_then(|()| record::finish(buf, start));
+    if res.is_err() {
+        buf.truncate(start);
+    }
+    res
+}
+
+impl<T: WalEntry> Wal<T> {
+    /// Opens (creating if needed) the WAL in `dir` and replays it into memory.
+    ///
+    /// Replay starts at the newest segment that begins with a checkpoint (older ones are then
+    /// deleted) or at segment 0. A torn record at the end of the last segment is cut off with a
+    /// warning.
+    ///
+    /// # Errors
+    /// `Corrupt` (naming file and offset) for a bad record anywhere but the tail of the last
+    /// segment, an undecodable record, or a missing segment; `Io` if the directory is unusable.
+    pub fn open(dir: impl AsRef<Path>, options: WalOptions) -> Result<Self, WalError> {
+        let dir = dir.as_ref().to_path_buf();
+        if !options.fsync {
+            tracing::warn!(dir = %dir.display(), "WAL fsync is OFF: a power failure can lose acknowledged writes");
+        }
+        let r = replay::recover::<T>(&dir, &options)?;
+        Ok(Self::assemble(
+            dir, options, r.image, r.active, r.closed, r.next_seq, r.info,
+        ))
+    }
+
+    fn assemble(
+        dir: PathBuf,
+        options: WalOptions,
+        image: Image<T>,
+        active: ActiveSegment,
+        closed: Vec<SegmentFile>,
+        next_seq: u64,
+        recovery: RecoveryInfo,
+    ) -> Self {
+        let stats = WalStats {
+            checkpoint_compacted_idx: image.compacted_idx,
+            ..WalStats::default()
+        };
+        Wal {
+            dir,
+            options,
+            image,
+            active,
+            closed,
+            pending: Vec::new(),
+            next_seq,
+            unsynced: false,
+            unsynced_bytes: 0,
+            unsynced_records: 0,
+            poison: None,
+            stats,
+            recovery,
+        }
+    }
+
+    /// Writes buffered records to the OS and fdatasyncs the active segment, once.
+    ///
+    /// Cheap when nothing changed since the last call. May start a new segment (and fsync the
+    /// directory) when the active one reached `segment_bytes`.
+    ///
+    /// # Errors
+    /// The error that poisoned the WAL, now or in an earlier storage call. After an error the
+    /// WAL writes nothing more; stop the replica (reads still work).
+    pub fn sync(&mut self) -> Result<SyncStats, WalError> {
+        self.check_poison()?;
+        if self.pending.is_empty() && !self.unsynced {
+            return Ok(SyncStats::default());
+        }
+        self.flush_pending()?;
+        let fsynced = if self.options.fsync {
+            if let Err(e) = self.active.sync(self.options.fault.as_ref()) {
+                return Err(self.poisoned_by(e));
+            }
+            self.stats.fsyncs += 1;
+            true
+        } else {
+            false
+        };
+        let out = SyncStats {
+            records: self.unsynced_records,
+            bytes: self.unsynced_bytes,
+            fsynced,
+        };
+        self.unsynced = false;
+        self.unsynced_bytes = 0;
+        self.unsynced_records = 0;
+        if self.active.len >= self.options.segment_bytes {
+            self.roll()?;
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the whole in-memory image (without the compacted prefix) as one record in a new
+    /// segment, makes it durable, and deletes all older segments.
+    ///
+    /// Call it after OmniPaxos compacted the log (its `snapshot`/`trim`, or a compaction received
+    /// from the leader: watch `stats().compacted_idx`). Crash-safe at every step: the checkpoint
+    /// is written to a temp file, fdatasynced, renamed into place and the directory fsynced
+    /// before anything is deleted; open uses the newest checkpoint. Everything written before the
+    /// call is durable afterwards.
+    ///
+    /// # Errors
+    /// `Encode` leaves everything unchanged; an I/O error poisons the WAL.
+    pub fn checkpoint(&mut self) -> Result<CheckpointStats, WalError> {
+        self.check_poison()?;
+        // The old segments must still hold everything in case the checkpoint fails midway.
+        self.flush_pending()?;
+        let seq = self.next_seq;
+        let mut buf = Vec::new();
+        encode_record(
+            &mut buf,
+            std::slice::from_ref(&OpRef::Checkpoint(self.image.as_checkpoint())),
+        )?;
+        let tmp = segment::tmp_path(&self.dir, seq);
+        let path = self.dir.join(segment::file_name(seq));
+        let file = match self.write_checkpoint_file(&tmp, &path, &buf) {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(self.poisoned_by(e));
+            }
+        };
+        let old_active = std::mem::replace(
+            &mut self.active,
+            ActiveSegment {
+                file,
+                seq,
+                path: path.clone(),
+                len: buf.len() as u64,
+            },
+        );
+        self.next_seq = seq + 1;
+        self.unsynced = false;
+        self.unsynced_bytes = 0;
+        self.unsynced_records = 0;
+        self.stats.records += 1;
+        self.stats.checkpoints += 1;
+        self.stats.checkpoint_compacted_idx = self.image.compacted_idx;
+        if self.options.fsync {
+            self.stats.fsyncs += 2;
+        }
+
+        // Deleting is cleanup only: leftovers are ignored and removed by the next open.
+        let mut removed = 0;
+        let old = std::mem::take(&mut self.closed);
+        for seg in old.iter().chain(std::iter::once(&old_active.info())) {
+            if seg.path == path {
+                continue; // an empty active segment that the rename replaced
+            }
+            match fs::remove_file(&seg.path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %seg.path.display(), error = %e, "cannot remove segment superseded by a checkpoint")
+                }
+            }
+        }
+        drop(old_active);
+        tracing::debug!(seq, bytes = buf.len(), removed, "WAL checkpoint written");
+        Ok(CheckpointStats {
+            seq,
+            bytes: buf.len() as u64,
+            removed_segments: removed,
+        })
+    }
+
+    fn write_checkpoint_file(
+        &self,
+        tmp: &Path,
+        path: &Path,
+        buf: &[u8],
+    ) -> Result<fs::File, WalError> {
+        let fault = self.options.fault.as_ref();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(tmp)
+            .map_err(|e| WalError::io("create", tmp, e))?;
+        fault::write_all(fault, &mut file, buf).map_err(|e| WalError::io("write", tmp, e))?;
+        if self.options.fsync {
+            fault::sync(fault, &file, true).map_err(|e| WalError::io("fdatasync", tmp, e))?;
+        }
+        fs::rename(tmp, path).map_err(|e| WalError::io("rename", tmp, e))?;
+        if self.options.fsync {
+            segment::sync_dir(&self.dir, fault)?;
+        }
+        Ok(file)
+    }
+
+    /// Sizes and counters, for metrics and `STATUS`.
+    pub fn stats(&self) -> WalStats {
+        WalStats {
+            disk_bytes: self.closed.iter().map(|s| s.len).sum::<u64>() + self.active.len,
+            pending_bytes: self.pending.len() as u64,
+            segments: self.closed.len() + 1,
+            log_start: self.image.log_start,
+            log_len: self.image.log.len(),
+            compacted_idx: self.image.compacted_idx,
+            decided_idx: self.image.decided_idx,
+            ..self.stats
+        }
+    }
+
+    /// What `open` found on disk.
+    pub fn recovery(&self) -> &RecoveryInfo {
+        &self.recovery
+    }
+
+    /// The error that stopped the WAL from writing, if any.
+    pub fn poison(&self) -> Option<&WalError> {
+        self.poison.as_ref()
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the WAL was opened with.
+    pub fn options(&self) -> &WalOptions {
+        &self.options
+    }
+
+    fn check_poison(&self) -> Result<(), WalError> {
+        match &self.poison {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers the first write/fsync error; from now on nothing is written.
+    fn poisoned_by(&mut self, e: WalError) -> WalError {
+        tracing::error!(error = %e, "WAL write failed; no further writes, the replica must stop");
+        if self.poison.is_none() {
+            self.poison = Some(e.clone());
+        }
+        self.pending = Vec::new();
+        e
+    }
+
+    /// Writes the buffer to the active segment (no fsync).
+    fn flush_pending(&mut self) -> Result<(), WalError> {
+        self.check_poison()?;
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.unsynced = true;
+        let before = self.active.len;
+        let res = self
+            .active
+            .write(&self.pending, self.options.fault.as_ref());
+        self.unsynced_bytes += self.active.len.saturating_sub(before);
+        if let Err(e) = res {
+            return Err(self.poisoned_by(e));
+        }
+        self.pending.clear();
+        // One huge record (a big AcceptSync) must not pin its buffer forever.
+        if self.pending.capacity() > 4 * self.options.write_buffer_bytes.max(1 << 16) {
+            self.pending.shrink_to(self.options.write_buffer_bytes);
+        }
+        Ok(())
+    }
+
+    /// Closes the active segment (already fdatasynced by `sync`) and starts the next one.
+    fn roll(&mut self) -> Result<(), WalError> {
+        let next = match ActiveSegment::create(&self.dir, self.next_seq) {
+            Ok(next) => next,
+            Err(e) => return Err(self.poisoned_by(e)),
+        };
+        if self.options.fsync {
+            // The new file's directory entry must be durable before records in it are synced.
+            if let Err(e) = segment::sync_dir(&self.dir, self.options.fault.as_ref()) {
+                return Err(self.poisoned_by(e));
+            }
+            self.stats.fsyncs += 1;
+        }
+        let old = std::mem::replace(&mut self.active, next);
+        self.closed.push(old.info());
+        Ok(())
+    }
+
+    /// Appends one record holding `payload` to the buffer. Does nothing once poisoned.
+    fn log<V: Serialize + ?Sized>(&mut self, payload: &V) -> Result<(), WalError> {
+        if self.poison.is_some() {
+            return Ok(());
+        }
+        encode_record(&mut self.pending, payload)?;
+        self.next_seq += 1;
+        self.unsynced_records += 1;
+        self.stats.records += 1;
+        Ok(())
+    }
+
+    fn log_op(&mut self, op: OpRef<'_, T, T::Snapshot>) -> Result<(), WalError> {
+        self.log(std::slice::from_ref(&op))
+    }
+
+    /// After a change: bound the buffer by handing it to the OS. An error poisons the WAL and
+    /// surfaces from the next `sync`; the storage call itself succeeds (OmniPaxos would panic).
+    fn after_write(&mut self) {
+        if self.pending.len() >= self.options.write_buffer_bytes {
+            let _ = self.flush_pending();
+        }
+    }
+
+    /// `write_atomically`: validate the whole batch, encode it as one record, then apply it.
+    fn write_batch(&mut self, ops: Vec<StorageOp<T>>) -> Result<(), WalError> {
+        let mut shape = self.image.shape();
+        for op in &ops {
+            shape.step(&op_ref(op)).map_err(WalError::InvalidOp)?;
+        }
+        self.log(&BatchRef(&ops))?;
+        for op in ops {
+            self.image.apply_storage_op(op);
+        }
+        self.after_write();
+        Ok(())
+    }
+
+    fn append_entries_inner(&mut self, entries: Vec<T>) -> Result<(), WalError> {
+        self.log_op(OpRef::AppendEntries(&entries))?;
+        self.image.log.extend(entries);
+        self.after_write();
+        Ok(())
+    }
+
+    fn append_on_prefix_inner(&mut self, from: usize, entries: Vec<T>) -> Result<(), WalError> {
+        self.image
+            .shape()
+            .append_on_prefix(from, entries.len())
+            .map_err(WalError::InvalidOp)?;
+        self.log_op(OpRef::AppendOnPrefix(from, &entries))?;
+        self.image.append_on_prefix(from, entries);
+        self.after_write();
+        Ok(())
+    }
+
+    /// Logs a small op and applies `f` to the image.
+    fn set(
+        &mut self,
+        op: OpRef<'_, T, T::Snapshot>,
+        f: impl FnOnce(&mut Image<T>),
+    ) -> Result<(), WalError> {
+        self.log_op(op)?;
+        f(&mut self.image);
+        self.after_write();
+        Ok(())
+    }
+}
+
+impl<T: WalEntry> Storage<T> for Wal<T> {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<T>>) -> StorageResult<()> {
+        Ok(self.write_batch(ops)?)
+    }
+
+    fn append_entry(&mut self, entry: T) -> StorageResult<()> {
+        self.log_op(OpRef::AppendEntries(std::slice::from_ref(&entry)))?;
+        self.image.log.push(entry);
+        self.after_write();
+        Ok(())
+    }
+
+    fn append_entries(&mut self, entries: Vec<T>) -> StorageResult<()> {
+        Ok(self.append_entries_inner(entries)?)
+    }
+
+    fn append_on_prefix(&mut self, from_idx: usize, entries: Vec<T>) -> StorageResult<()> {
+        Ok(self.append_on_prefix_inner(from_idx, entries)?)
+    }
+
+    fn set_promise(&mut self, n_prom: Ballot) -> StorageResult<()> {
+        Ok(self.set(OpRef::SetPromise(n_prom), |i| i.promise = Some(n_prom))?)
+    }
+
+    fn set_decided_idx(&mut self, ld: usize) -> StorageResult<()> {
+        Ok(self.set(OpRef::SetDecidedIdx(ld), |i| i.decided_idx = ld)?)
+    }
+
+    fn get_decided_idx(&self) -> StorageResult<usize> {
+        Ok(self.image.decided_idx)
+    }
+
+    fn set_accepted_round(&mut self, na: Ballot) -> StorageResult<()> {
+        Ok(self.set(OpRef::SetAcceptedRound(na), |i| i.accepted_round = Some(na))?)
+    }
+
+    fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+        Ok(self.image.accepted_round)
+    }
+
+    fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
+        Ok(self.image.entries(from, to))
+    }
+
+    fn get_log_len(&self) -> StorageResult<usize> {
+        Ok(self.image.log.len())
+    }
+
+    fn get_suffix(&self, from: usize) -> StorageResult<Vec<T>> {
+        Ok(self.image.suffix(from))
+    }
+
+    fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+        Ok(self.image.promise)
+    }
+
+    fn set_stopsign(&mut self, s: Option<StopSign>) -> StorageResult<()> {
+        self.log_op(OpRef::SetStopsign(s.as_ref()))?;
+        self.image.stopsign = s;
+        self.after_write();
+        Ok(())
+    }
+
+    fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+        Ok(self.image.stopsign.clone())
+    }
+
+    fn trim(&mut self, idx: usize) -> StorageResult<()> {
+        Ok(self.set(OpRef::Trim(idx), |i| i.trim(idx))?)
+    }
+
+    fn set_compacted_idx(&mut self, idx: usize) -> StorageResult<()> {
+        Ok(self.set(OpRef::SetCompactedIdx(idx), |i| i.compacted_idx = idx)?)
+    }
+
+    fn get_compacted_idx(&self) -> StorageResult<usize> {
+        Ok(self.image.compacted_idx)
+    }
+
+    fn set_snapshot(&mut self, snapshot: Option<T::Snapshot>) -> StorageResult<()> {
+        self.log_op(OpRef::SetSnapshot(snapshot.as_ref()))?;
+        self.image.snapshot = snapshot;
+        self.after_write();
+        Ok(())
+    }
+
+    fn get_snapshot(&self) -> StorageResult<Option<T::Snapshot>> {
+        Ok(self.image.snapshot.clone())
+    }
+}
