@@ -1,0 +1,73 @@
+//! The `lin_test check` command: output and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Writes `history` to a file unique to this test and runs `lin_test check` on it.
+fn check(name: &str, history: &str, extra: &[&str]) -> Output {
+    let path = std::env::temp_dir().join(format!("lin_test_cli_{}_{name}.edn", std::process::id()));
+    std::fs::write(&path, history).expect("temp file is writable");
+    let output = run(&[&["check", path.to_str().expect("utf-8 temp path")], extra].concat());
+    let _ = std::fs::remove_file(&path);
+    output
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_lin_test")))
+        .args(args)
+        .output()
+        .expect("lin_test runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const GOOD: &str = "\
+{:type :invoke, :f :write, :value [1 5], :process 0, :time 0, :index 0}
+{:type :ok, :f :write, :value [1 5], :process 0, :time 1, :index 1}
+{:type :invoke, :f :read, :value [1 nil], :process 1, :time 2, :index 2}
+{:type :ok, :f :read, :value [1 5], :process 1, :time 3, :index 3}
+";
+
+#[test]
+fn a_linearizable_history_exits_0() {
+    let output = check("good", GOOD, &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        stdout(&output).starts_with("key 1: linearizable: true\n"),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn a_violation_exits_1_and_shows_the_counterexample() {
+    let bad = format!(
+        "{GOOD}{{:type :invoke, :f :read, :value [2 nil], :process 1, :time 4, :index 4}}\n\
+         {{:type :ok, :f :read, :value [2 7], :process 1, :time 5, :index 5}}\n"
+    );
+    let output = check("bad", &bad, &["--timeout", "5"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let out = stdout(&output);
+    assert!(out.contains("key 1: linearizable: true\n"), "{out}");
+    assert!(out.contains("key 2: linearizable: false\n"), "{out}");
+    assert!(out.contains("up to :index 5"), "{out}");
+    assert!(out.contains("process 1 :read => 7"), "{out}");
+}
+
+#[test]
+fn malformed_input_exits_2_with_the_position() {
+    let output = check("malformed", "{:type :ok, :f :read\n :process 1", &[]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.starts_with("Error: "), "{err}");
+    assert!(err.contains("line 1, column 1"), "{err}");
+}
+
+#[test]
+fn a_missing_file_and_a_bad_timeout_exit_2() {
+    let output = run(&["check", "/nonexistent/history.edn"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let output = check("timeout", GOOD, &["--timeout", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
