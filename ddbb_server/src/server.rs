@@ -15,7 +15,7 @@ use crate::replica::Replica;
 use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::storage::{self, SharedWal, WalOptions};
-use crate::transport::{LinkFaults, Transport, TransportConfig};
+use crate::transport::{LinkFaults, Members, Transport, TransportConfig};
 
 /// Requests queued for the replica loop before client connections wait.
 const REQUEST_QUEUE_LEN: usize = 16 * 1024;
@@ -77,6 +77,13 @@ pub async fn start_with_faults(
     let peer_addr = peer_listener.local_addr()?;
     let client_addr = client_listener.local_addr()?;
 
+    // Open storage first: whether the data dir is new decides the join guard.
+    let wal = match &config.data_dir {
+        Some(dir) => Some(open_wal(dir, &config)?),
+        None => None,
+    };
+    let empty_data_dir = wal.as_ref().is_some_and(|w| w.recovery().records == 0);
+    let members = Arc::new(Members::load(config.data_dir.clone()));
     let (trigger, shutdown) = shutdown::channel();
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE_LEN);
     let (request_tx, request_rx) = mpsc::channel(REQUEST_QUEUE_LEN);
@@ -86,6 +93,7 @@ pub async fn start_with_faults(
             cluster_id: config.cluster_id,
             peers: config.peers.clone(),
             max_frame_bytes: config.max_peer_frame_bytes,
+            members,
         },
         peer_listener,
         event_tx,
@@ -95,16 +103,21 @@ pub async fn start_with_faults(
     if config.unsafe_local_reads {
         warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }
-    let replica = match &config.data_dir {
-        Some(dir) => {
-            let wal = open_wal(dir, &config)?;
-            let replica = Replica::new(&config, wal.clone(), Box::new(wal), transport)?;
+    let replica = match wal {
+        Some(wal) => {
+            let replica = Replica::new(
+                &config,
+                wal.clone(),
+                Box::new(wal),
+                transport,
+                empty_data_dir,
+            )?;
             tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
         }
         None => {
             warn!("no --data-dir: the log is kept in memory and nothing survives a restart");
             let (log, control) = storage::memory();
-            let replica = Replica::new(&config, log, control, transport)?;
+            let replica = Replica::new(&config, log, control, transport, false)?;
             tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
         }
     };

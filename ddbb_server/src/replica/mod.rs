@@ -60,6 +60,13 @@ struct PendingRead {
     reply: oneshot::Sender<Frame>,
 }
 
+/// Holds a replica that started on an empty data dir back from consensus until enough peers
+/// said hello to know that none remembers it as a member (see `transport::Members`).
+struct JoinGuard {
+    heard: BTreeSet<NodeId>,
+    needed: usize,
+}
+
 /// One replica's consensus and state; see the module docs.
 pub struct Replica<S: Storage<LogEntry>> {
     id: NodeId,
@@ -96,15 +103,22 @@ pub struct Replica<S: Storage<LogEntry>> {
     /// Add a barrier at the end of this pass's entry (to retry waiting reads).
     barrier_wanted: bool,
     last_barrier_tick: u64,
+    join_guard: Option<JoinGuard>,
 }
 
 impl<S: Storage<LogEntry>> Replica<S> {
     /// Builds the replica over `storage` (whose durability `control` drives).
+    ///
+    /// `empty_data_dir`: the storage was created just now. Unless `config.join`, the replica
+    /// then takes no part in consensus until a majority (with itself) has said hello, and stops
+    /// with an error if any peer remembers it: its log was lost, and rejoining as if nothing
+    /// happened could break safety.
     pub fn new(
         config: &ServerConfig,
         storage: S,
         control: Box<dyn StorageControl>,
         transport: Transport,
+        empty_data_dir: bool,
     ) -> Result<Self> {
         let members: Vec<NodeId> = config.peers.keys().copied().collect();
         let paxos_config = OmniPaxosConfig {
@@ -152,6 +166,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
             barrier_marks: Vec::new(),
             barrier_wanted: false,
             last_barrier_tick: 0,
+            join_guard: (empty_data_dir && !config.join).then(|| JoinGuard {
+                heard: BTreeSet::new(),
+                needed: config.peers.len() / 2,
+            }),
         };
         // Rebuild the state machine from what storage recovered (snapshot + decided suffix)
         // before serving anything.
@@ -186,13 +204,13 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 biased;
                 _ = shutdown.recv() => return self.control.sync(),
                 _ = ticker.tick() => self.on_tick(),
-                Some(event) = events.recv() => self.on_peer_event(event),
+                Some(event) = events.recv() => self.on_peer_event(event)?,
                 Some(request) = requests.recv() => self.on_request(request),
                 else => return Ok(()),
             }
             for _ in 0..MAX_DRAIN {
                 match events.try_recv() {
-                    Ok(event) => self.on_peer_event(event),
+                    Ok(event) => self.on_peer_event(event)?,
                     Err(_) => break,
                 }
             }
@@ -208,6 +226,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
 
     /// Propose, sync, send, apply: the end of every pass.
     fn finish_pass(&mut self) -> Result<()> {
+        if self.join_guard.is_some() {
+            return Ok(()); // requests wait until the guard lifts (or time out)
+        }
         self.propose();
         self.control.sync().map_err(|e| {
             error!(error = %e, "log storage failed; stopping the replica");
@@ -224,6 +245,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
 
     fn on_tick(&mut self) {
         self.now += 1;
+        if self.join_guard.is_some() {
+            return;
+        }
         self.paxos.tick();
         for peer in self.transport.healed_links() {
             self.paxos.reconnected(peer);
@@ -236,14 +260,39 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
     }
 
-    fn on_peer_event(&mut self, event: PeerEvent) {
+    fn on_peer_event(&mut self, event: PeerEvent) -> Result<()> {
         match event {
+            PeerEvent::Hello { from, knows_me } => self.check_join(from, knows_me)?,
+            _ if self.join_guard.is_some() => {}
             PeerEvent::Message(msg) => self.paxos.handle_incoming(*msg),
             PeerEvent::LinkUp(peer) => {
                 debug!(peer, "reconnected");
                 self.paxos.reconnected(peer);
             }
         }
+        Ok(())
+    }
+
+    /// The join guard's decision on one hello.
+    fn check_join(&mut self, from: NodeId, knows_me: bool) -> Result<()> {
+        let Some(guard) = &mut self.join_guard else {
+            return Ok(());
+        };
+        if knows_me {
+            return Err(Error::Config(format!(
+                "replica {} started on an empty data dir, but replica {from} remembers it as a \
+                 member of this cluster: its log was lost. Restore the data dir, or start it with \
+                 --join to rejoin with an empty log (unsafe unless every other replica is up; \
+                 see the README)",
+                self.id
+            )));
+        }
+        guard.heard.insert(from);
+        if guard.heard.len() >= guard.needed {
+            info!(peers = ?guard.heard, "no peer remembers this replica: joining as a new member");
+            self.join_guard = None;
+        }
+        Ok(())
     }
 
     fn on_request(&mut self, request: Request) {

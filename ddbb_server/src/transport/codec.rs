@@ -30,29 +30,51 @@ pub fn decode_message(bytes: &[u8], limit: usize) -> Result<PeerMessage, String>
     options(limit).deserialize(bytes).map_err(|e| e.to_string())
 }
 
-/// The first frame on a peer connection.
-pub fn hello_frame(from: NodeId, cluster_id: u32, to: NodeId) -> Frame {
-    Frame::Array(vec![
-        Frame::bulk("HELLO"),
-        Frame::Integer(from as i64),
-        Frame::Integer(cluster_id as i64),
-        Frame::Integer(to as i64),
-    ])
+/// The first frame on a peer connection: `[HELLO, from, cluster, to, knows_you]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// The sender.
+    pub from: NodeId,
+    /// The sender's cluster id.
+    pub cluster_id: u32,
+    /// The replica the sender means to reach.
+    pub to: NodeId,
+    /// The sender has seen `to` take part in consensus before (see `Members`).
+    pub knows_you: bool,
 }
 
-/// Reads a hello: `(from, cluster_id, to)`.
-pub fn parse_hello(frame: &Frame) -> Result<(NodeId, u32, NodeId), String> {
-    match frame {
-        Frame::Array(items) => match &items[..] {
-            [Frame::Bulk(tag), Frame::Integer(from), Frame::Integer(cluster), Frame::Integer(to)]
+impl Hello {
+    /// The hello's frame.
+    pub fn to_frame(&self) -> Frame {
+        Frame::Array(vec![
+            Frame::bulk("HELLO"),
+            Frame::Integer(self.from as i64),
+            Frame::Integer(self.cluster_id as i64),
+            Frame::Integer(self.to as i64),
+            Frame::Integer(self.knows_you as i64),
+        ])
+    }
+
+    /// Reads a hello frame.
+    pub fn from_frame(frame: &Frame) -> Result<Hello, String> {
+        let Frame::Array(items) = frame else {
+            return Err("expected a hello array".into());
+        };
+        match &items[..] {
+            [Frame::Bulk(tag), Frame::Integer(from), Frame::Integer(cluster), Frame::Integer(to), Frame::Integer(knows)]
                 if &tag[..] == b"HELLO" && *from > 0 && *to > 0 =>
             {
-                let cluster = u32::try_from(*cluster).map_err(|_| "bad cluster id".to_string())?;
-                Ok((*from as NodeId, cluster, *to as NodeId))
+                let cluster_id =
+                    u32::try_from(*cluster).map_err(|_| "bad cluster id".to_string())?;
+                Ok(Hello {
+                    from: *from as NodeId,
+                    cluster_id,
+                    to: *to as NodeId,
+                    knows_you: *knows != 0,
+                })
             }
             _ => Err("malformed hello".into()),
-        },
-        _ => Err("expected a hello array".into()),
+        }
     }
 }
 
@@ -98,8 +120,14 @@ mod tests {
 
     #[test]
     fn hello_roundtrips_and_rejects_garbage() {
-        assert_eq!(parse_hello(&hello_frame(1, 7, 2)), Ok((1, 7, 2)));
-        assert!(parse_hello(&Frame::Null).is_err());
-        assert!(parse_hello(&Frame::command(["HELLO", "1"])).is_err());
+        let hello = Hello {
+            from: 1,
+            cluster_id: 7,
+            to: 2,
+            knows_you: true,
+        };
+        assert_eq!(Hello::from_frame(&hello.to_frame()), Ok(hello));
+        assert!(Hello::from_frame(&Frame::Null).is_err());
+        assert!(Hello::from_frame(&Frame::command(["HELLO", "1"])).is_err());
     }
 }

@@ -11,8 +11,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::codec::{encode_message, hello_frame};
-use super::{PeerEvent, PeerMessage};
+use super::codec::{encode_message, Hello};
+use super::{Members, PeerEvent, PeerMessage};
 use crate::shutdown::Shutdown;
 
 /// First reconnect delay; doubles per failure up to [`MAX_BACKOFF`].
@@ -28,6 +28,7 @@ pub(super) struct Link {
     pub peer: NodeId,
     pub addr: SocketAddr,
     pub cluster_id: u32,
+    pub members: Arc<Members>,
     pub queue: mpsc::Receiver<PeerMessage>,
     pub events: mpsc::Sender<PeerEvent>,
     pub up: Arc<AtomicBool>,
@@ -76,11 +77,13 @@ pub(super) async fn run(mut link: Link) {
 async fn serve(link: &mut Link, stream: TcpStream) -> &'static str {
     let (mut read_half, write_half) = stream.into_split();
     let mut writer = FrameWriter::new(write_half);
-    if writer
-        .send(&hello_frame(link.me, link.cluster_id, link.peer))
-        .await
-        .is_err()
-    {
+    let hello = Hello {
+        from: link.me,
+        cluster_id: link.cluster_id,
+        to: link.peer,
+        knows_you: link.members.knows(link.peer),
+    };
+    if writer.send(&hello.to_frame()).await.is_err() {
         return "hello failed";
     }
     link.up.store(true, Ordering::Relaxed);

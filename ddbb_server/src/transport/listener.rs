@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::codec::{decode_message, parse_hello};
+use super::codec::{decode_message, Hello};
 use super::{LinkFaults, PeerEvent, TransportConfig};
 use crate::shutdown::Shutdown;
 
@@ -63,20 +63,22 @@ async fn serve(
         _ = shutdown.recv() => return,
         r = tokio::time::timeout(HELLO_TIMEOUT, reader.read_frame()) => r,
     };
-    let from = match hello {
-        Ok(Ok(Some(frame))) => match parse_hello(&frame) {
-            Ok((from, cluster, to))
-                if cluster == config.cluster_id
-                    && to == config.id
-                    && from != config.id
-                    && config.peers.contains_key(&from) =>
+    let (from, knows_me) = match hello {
+        Ok(Ok(Some(frame))) => match Hello::from_frame(&frame) {
+            Ok(h)
+                if h.cluster_id == config.cluster_id
+                    && h.to == config.id
+                    && h.from != config.id
+                    && config.peers.contains_key(&h.from) =>
             {
-                from
+                (h.from, h.knows_you)
             }
-            Ok((from, cluster, to)) => {
+            Ok(h) => {
                 warn!(
-                    from,
-                    cluster, to, "refusing a peer: unknown replica, other cluster or not for us"
+                    from = h.from,
+                    cluster = h.cluster_id,
+                    to = h.to,
+                    "refusing a peer: unknown replica, other cluster or not for us"
                 );
                 return;
             }
@@ -96,6 +98,14 @@ async fn serve(
         }
     };
     info!(peer = from, "incoming link up");
+    if events
+        .send(PeerEvent::Hello { from, knows_me })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut recorded = config.members.knows(from);
     loop {
         let frame = tokio::select! {
             _ = shutdown.recv() => return,
@@ -134,6 +144,11 @@ async fn serve(
         }
         if faults.is_cut(from, config.id) {
             continue;
+        }
+        // A Sequence Paxos message means the peer has durable state: remember it as a member.
+        if !recorded && matches!(msg, omnipaxos::messages::Message::SequencePaxos(_)) {
+            config.members.record(from);
+            recorded = true;
         }
         if events
             .send(PeerEvent::Message(Box::new(msg)))

@@ -1,7 +1,8 @@
 //! OmniSIMO: the peer transport between replicas.
 //!
 //! Each replica listens once for peers and keeps one outgoing connection to every other
-//! replica. The first frame on a connection is a hello `[HELLO, from, cluster, to]`; after it,
+//! replica. The first frame on a connection is a hello `[HELLO, from, cluster, to, knows_you]`
+//! (see [`Members`] for `knows_you`); after it,
 //! each frame is a bulk string holding one bincode-encoded OmniPaxos message. Incoming
 //! connections only read, outgoing ones only write, so the two directions of a pair are
 //! independent.
@@ -23,9 +24,11 @@ mod codec;
 mod faults;
 mod link;
 mod listener;
+mod members;
 
-pub use codec::{decode_message, encode_message, hello_frame, parse_hello, PeerMessage};
+pub use codec::{decode_message, encode_message, Hello, PeerMessage};
 pub use faults::LinkFaults;
+pub use members::Members;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,6 +51,13 @@ pub enum PeerEvent {
     Message(Box<PeerMessage>),
     /// The link to this peer is (again) usable: call `reconnected(peer)`.
     LinkUp(NodeId),
+    /// A peer said hello; `knows_me` if it has seen this replica take part before.
+    Hello {
+        /// The peer.
+        from: NodeId,
+        /// The peer remembers this replica as a member.
+        knows_me: bool,
+    },
 }
 
 /// Settings of the transport.
@@ -61,6 +71,8 @@ pub struct TransportConfig {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Largest accepted frame.
     pub max_frame_bytes: usize,
+    /// Peers seen taking part, for the hello's `knows_you`.
+    pub members: Arc<Members>,
 }
 
 struct PeerLink {
@@ -102,6 +114,7 @@ impl Transport {
                 peer,
                 addr,
                 cluster_id: config.cluster_id,
+                members: config.members.clone(),
                 queue: rx,
                 events: events.clone(),
                 up: up.clone(),
