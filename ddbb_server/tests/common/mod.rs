@@ -36,6 +36,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` replicas with extra flags for every one.
     pub fn start(n: usize, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster::configure(n, extra_args);
+        for id in 1..=n as u64 {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    /// Chooses ports and dirs for `n` replicas without starting any.
+    pub fn configure(n: usize, extra_args: &[&str]) -> Cluster {
         let ports = free_ports(2 * n);
         let peers = (0..n)
             .map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[i]))
@@ -44,17 +53,13 @@ impl Cluster {
         let client_addrs = (0..n)
             .map(|i| SocketAddr::from(([127, 0, 0, 1], ports[n + i])))
             .collect();
-        let mut cluster = Cluster {
+        Cluster {
             peers,
             client_addrs,
             children: (0..n).map(|_| None).collect(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             dir: tempfile::tempdir().expect("temp dir"),
-        };
-        for id in 1..=n as u64 {
-            cluster.restart(id);
         }
-        cluster
     }
 
     pub fn len(&self) -> usize {
@@ -65,13 +70,21 @@ impl Cluster {
         self.client_addrs[id as usize - 1]
     }
 
-    fn data_dir(&self, id: u64) -> PathBuf {
+    pub fn data_dir(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("replica-{id}"))
     }
 
     /// Starts (or starts again) replica `id`.
     pub fn restart(&mut self, id: u64) {
-        let log = std::fs::File::create(self.dir.path().join(format!("replica-{id}.log")))
+        self.restart_with(id, &[]);
+    }
+
+    /// Starts (or starts again) replica `id` with extra flags for this start only.
+    pub fn restart_with(&mut self, id: u64, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("replica-{id}.log")))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ddbb_server"))
             .arg("--id")
@@ -83,6 +96,7 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.data_dir(id))
             .args(&self.extra_args)
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -96,6 +110,34 @@ impl Cluster {
         if let Some(mut child) = self.children[id as usize - 1].take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// The PID of replica `id`, if running.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.children[id as usize - 1].as_ref().map(|c| c.id())
+    }
+
+    /// The exit status of replica `id` if it has exited by itself.
+    pub fn try_exit(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let child = self.children[id as usize - 1].as_mut()?;
+        let status = child.try_wait().expect("try_wait")?;
+        self.children[id as usize - 1] = None;
+        Some(status)
+    }
+
+    /// Waits until replica `id` exits by itself; returns its exit status.
+    pub async fn wait_exit(&mut self, id: u64) -> std::process::ExitStatus {
+        let mut deadline = Deadline::new(&format!("replica {id} to exit"));
+        loop {
+            let child = self.children[id as usize - 1]
+                .as_mut()
+                .expect("replica was started");
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.children[id as usize - 1] = None;
+                return status;
+            }
+            deadline.pause().await;
         }
     }
 
