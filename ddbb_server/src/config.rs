@@ -87,6 +87,9 @@ impl ServerConfig {
                 self.peers.keys().collect::<Vec<_>>()
             )));
         }
+        if n > 15 {
+            return Err(Error::Config(format!("at most 15 replicas, got {n}")));
+        }
         if !self.peers.contains_key(&self.id) {
             return Err(Error::Config(format!("--id {} is not in --peers", self.id)));
         }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::replica::Replica;
 use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::storage::{self, SharedWal, WalOptions};
+use crate::storage::{self, DecidedPrefix, SharedWal, WalOptions};
 use crate::transport::{LinkFaults, Members, Transport, TransportConfig};
 
 /// Requests queued for the replica loop before client connections wait.
@@ -107,7 +107,7 @@ pub async fn start_with_faults(
         Some(wal) => {
             let replica = Replica::new(
                 &config,
-                wal.clone(),
+                DecidedPrefix(wal.clone()),
                 Box::new(wal),
                 transport,
                 empty_data_dir,
@@ -117,7 +117,7 @@ pub async fn start_with_faults(
         None => {
             warn!("no --data-dir: the log is kept in memory and nothing survives a restart");
             let (log, control) = storage::memory();
-            let replica = Replica::new(&config, log, control, transport, false)?;
+            let replica = Replica::new(&config, DecidedPrefix(log), control, transport, false)?;
             tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
         }
     };

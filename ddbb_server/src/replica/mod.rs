@@ -10,8 +10,10 @@
 //! 4. **apply**: newly decided entries are applied to the state machine, and the clients
 //!    waiting on them are answered.
 //!
-//! Nothing that depends on unsynced state leaves the replica: messages and replies go out only
-//! after step 2. There is no sleep-polling: between passes the task waits on its channels.
+//! Nothing that depends on unsynced state leaves the replica: replies and every message that
+//! vouches for this replica's storage (Promise, Accepted, Decide...) go out only after step 2.
+//! Proposals (AcceptDecide, ProposalForward) go out before it, so leader and followers write
+//! to disk in parallel. There is no sleep-polling: between passes the task waits on its channels.
 //!
 //! Writes are matched to their waiting clients by request id, not by log position, so a
 //! write forwarded to a leader that died (omnipaxos issue #136) is simply proposed again after
@@ -26,6 +28,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Duration;
 
 use ddbb_libs::{Consistency, Frame, NodeId, RequestId, StatusReply};
+use omnipaxos::messages::sequence_paxos::{PaxosMessage, PaxosMsg};
 use omnipaxos::storage::Storage;
 use omnipaxos::util::LogEntry as PaxosEntry;
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig};
@@ -44,6 +47,8 @@ use crate::transport::{PeerEvent, PeerMessage, Transport};
 /// Most events taken from one channel in one pass, so a flood on one side cannot starve the
 /// other or delay the end-of-pass work without bound.
 const MAX_DRAIN: usize = 4096;
+/// Largest cluster the pass bookkeeping is sized for (DDBB runs 3 or 5 replicas).
+const MAX_REPLICAS: usize = 15;
 
 /// A write proposed by this replica and not yet applied.
 struct PendingWrite {
@@ -76,6 +81,8 @@ pub struct Replica<S: Storage<LogEntry>> {
     state: KvState,
     transport: Transport,
     outgoing: Vec<PeerMessage>,
+    /// Messages that may leave only after this pass's sync (kept to reuse the allocation).
+    held: Vec<PeerMessage>,
     tick: Duration,
     now: u64,
     repropose_ticks: u64,
@@ -149,6 +156,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             state: KvState::new(),
             transport,
             outgoing: Vec::new(),
+            held: Vec::new(),
             tick: config.tick,
             now: 0,
             repropose_ticks: config.repropose_ticks.max(1),
@@ -174,7 +182,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         // Rebuild the state machine from what storage recovered (snapshot + decided suffix)
         // before serving anything.
         replica.snapshot_index = replica.paxos.get_compacted_idx();
-        replica.apply_decided();
+        replica.apply_decided()?;
         if replica.state.applied_index() > 0 {
             info!(
                 applied = replica.state.applied_index(),
@@ -230,15 +238,34 @@ impl<S: Storage<LogEntry>> Replica<S> {
             return Ok(()); // requests wait until the guard lifts (or time out)
         }
         self.propose();
-        self.control.sync().map_err(|e| {
-            error!(error = %e, "log storage failed; stopping the replica");
-            e
-        })?;
         self.paxos.take_outgoing_messages(&mut self.outgoing);
+        // Proposals (a leader's AcceptDecide, a follower's ProposalForward) claim nothing about
+        // this replica's disk, so they leave before the fsync and the followers write their
+        // copy while the leader writes its own (as Raft leaders do). A decision still needs the
+        // leader's accept, which is durable before any Accepted for it can come back.
+        // Order per peer is kept: OmniPaxos numbers accept-phase messages and resyncs a
+        // follower that sees them out of order, so nothing overtakes a held message.
+        let mut after_sync = std::mem::take(&mut self.held);
+        let mut held_for = [false; MAX_REPLICAS + 1];
         for msg in self.outgoing.drain(..) {
+            let to = (msg.get_receiver() as usize).min(MAX_REPLICAS);
+            if is_proposal(&msg) && !held_for[to] {
+                self.transport.send(msg);
+            } else {
+                held_for[to] = true;
+                after_sync.push(msg);
+            }
+        }
+        let synced = self.control.sync();
+        if let Err(e) = synced {
+            error!(error = %e, "log storage failed; stopping the replica");
+            return Err(e);
+        }
+        for msg in after_sync.drain(..) {
             self.transport.send(msg);
         }
-        self.apply_decided();
+        self.held = after_sync;
+        self.apply_decided()?;
         self.maybe_snapshot();
         Ok(())
     }
@@ -434,13 +461,17 @@ impl<S: Storage<LogEntry>> Replica<S> {
     }
 
     /// Applies every newly decided entry and answers the clients waiting on it.
-    fn apply_decided(&mut self) {
+    ///
+    /// # Errors
+    /// A snapshot that does not end where OmniPaxos says it does: the state would diverge from
+    /// the other replicas, so the replica stops.
+    fn apply_decided(&mut self) -> Result<()> {
         let from = self.state.applied_index();
         if self.paxos.get_decided_idx() <= from {
-            return;
+            return Ok(());
         }
         let Some(entries) = self.paxos.read_decided_suffix(from) else {
-            return;
+            return Ok(());
         };
         for entry in entries {
             let index = self.state.applied_index();
@@ -449,29 +480,28 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 PaxosEntry::Undecided(_) => break,
                 PaxosEntry::StopSign(..) => self.state.skip(index),
                 PaxosEntry::Snapshotted(snapshotted) => {
-                    self.install_snapshot(snapshotted.trimmed_idx, snapshotted.snapshot.to_state())
+                    self.install_snapshot(snapshotted.trimmed_idx, snapshotted.snapshot.to_state())?
                 }
                 PaxosEntry::Trimmed(_) => {
-                    // DDBB only compacts with snapshots, so this cannot happen.
-                    error!(
-                        index,
-                        "decided suffix starts in a trimmed prefix without a snapshot"
-                    );
-                    break;
+                    // DDBB only compacts with snapshots: entries gone without one are lost.
+                    return Err(Error::Storage(format!(
+                        "log entries before {index} were trimmed without a snapshot"
+                    )));
                 }
             }
         }
+        Ok(())
     }
 
     /// Replaces the whole state with a snapshot (omnipaxos issue #131): after a restart, or
     /// when the leader caught this replica up with a snapshot instead of entries.
-    fn install_snapshot(&mut self, index: usize, state: KvState) {
+    fn install_snapshot(&mut self, index: usize, state: KvState) -> Result<()> {
         if state.applied_index() != index {
-            error!(
-                snapshot_end = index,
-                state_end = state.applied_index(),
-                "snapshot does not end where OmniPaxos says; using its state"
-            );
+            return Err(Error::Storage(format!(
+                "snapshot covers log entries [0, {}) but OmniPaxos says [0, {index}): refusing a \
+                 state that would diverge from the other replicas",
+                state.applied_index()
+            )));
         }
         debug!(index, "installing a snapshot");
         self.state = state;
@@ -494,6 +524,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         if !self.reads.is_empty() {
             self.barrier_wanted = true;
         }
+        Ok(())
     }
 
     /// Compacts the log into a snapshot every `snapshot_every` applied entries. The WAL sees
@@ -577,6 +608,17 @@ impl<S: Storage<LogEntry>> Replica<S> {
             pending_reads: self.reads.len() as u64,
         }
     }
+}
+
+/// True for messages that carry proposals and promise nothing about the sender's storage.
+fn is_proposal(msg: &PeerMessage) -> bool {
+    matches!(
+        msg,
+        omnipaxos::messages::Message::SequencePaxos(PaxosMessage {
+            msg: PaxosMsg::AcceptDecide(_) | PaxosMsg::ProposalForward(_),
+            ..
+        })
+    )
 }
 
 /// A request session id for this replica incarnation: random, with the top bit set so it

@@ -117,6 +117,7 @@
 //! * The format has no version field; a future change should add one in a new op tag.
 
 mod control;
+mod decided_prefix;
 mod error;
 mod fault;
 mod image;
@@ -133,6 +134,7 @@ mod suite;
 mod tests;
 
 pub use control::{memory, MemoryControl, StorageControl, StorageStats};
+pub use decided_prefix::DecidedPrefix;
 pub use error::WalError;
 pub use fault::FaultInjector;
 pub use replay::RecoveryInfo;

@@ -129,6 +129,9 @@ pub struct Wal<T: Entry> {
     next_seq: u64,
     /// Bytes were written to the active segment since its last fdatasync.
     unsynced: bool,
+    /// A record written since the last fdatasync must be durable before anything leaves the
+    /// node. Only decided-index updates are exempt (see `set_decided_idx`).
+    must_fsync: bool,
     unsynced_bytes: u64,
     unsynced_records: u64,
     /// The first write/fsync error; once set nothing more is written.
@@ -191,6 +194,7 @@ impl<T: WalEntry> Wal<T> {
             active,
             closed,
             pending: Vec::new(),
+            must_fsync: false,
             next_seq,
             unsynced: false,
             unsynced_bytes: 0,
@@ -215,6 +219,11 @@ impl<T: WalEntry> Wal<T> {
             return Ok(SyncStats::default());
         }
         self.flush_pending()?;
+        if self.options.fsync && !self.must_fsync {
+            // Only decided-index updates are pending: hand them to the OS, and let the next
+            // fdatasync carry them (etcd's raft does the same with its commit index).
+            return Ok(SyncStats::default());
+        }
         let fsynced = if self.options.fsync {
             if let Err(e) = self.active.sync(self.options.fault.as_ref()) {
                 return Err(self.poisoned_by(e));
@@ -224,6 +233,7 @@ impl<T: WalEntry> Wal<T> {
         } else {
             false
         };
+        self.must_fsync = false;
         let out = SyncStats {
             records: self.unsynced_records,
             bytes: self.unsynced_bytes,
@@ -278,6 +288,7 @@ impl<T: WalEntry> Wal<T> {
             },
         );
         self.next_seq = seq + 1;
+        self.must_fsync = false;
         self.unsynced = false;
         self.unsynced_bytes = 0;
         self.unsynced_records = 0;
@@ -434,6 +445,7 @@ impl<T: WalEntry> Wal<T> {
             return Ok(());
         }
         encode_record(&mut self.pending, payload)?;
+        self.must_fsync = true;
         self.next_seq += 1;
         self.unsynced_records += 1;
         self.stats.records += 1;
@@ -522,7 +534,13 @@ impl<T: WalEntry> Storage<T> for Wal<T> {
     }
 
     fn set_decided_idx(&mut self, ld: usize) -> StorageResult<()> {
-        Ok(self.set(OpRef::SetDecidedIdx(ld), |i| i.decided_idx = ld)?)
+        let must_fsync = self.must_fsync;
+        let result = self.set(OpRef::SetDecidedIdx(ld), |i| i.decided_idx = ld);
+        // The decided index is derived state: an entry decided by a majority of accepts stays
+        // decided (a new leader re-learns it in its prepare phase), so a lost decided-index
+        // update after a crash only delays the replica's view. No fsync needed for it alone.
+        self.must_fsync = must_fsync;
+        Ok(result?)
     }
 
     fn get_decided_idx(&self) -> StorageResult<usize> {

@@ -97,7 +97,10 @@ impl Cluster {
             .arg(self.data_dir(id))
             .args(&self.extra_args)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("DDBB_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -177,6 +180,20 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for id in 1..=self.len() as u64 {
             self.kill(id);
+        }
+        if std::thread::panicking() {
+            // Keep the replicas' logs of a failed test for a post-mortem.
+            let keep = std::env::temp_dir().join(format!(
+                "ddbb-failed-test-{}-{}",
+                std::process::id(),
+                self.client_addrs[0].port()
+            ));
+            let _ = std::fs::create_dir_all(&keep);
+            for id in 1..=self.len() as u64 {
+                let name = format!("replica-{id}.log");
+                let _ = std::fs::copy(self.dir.path().join(&name), keep.join(&name));
+            }
+            eprintln!("replica logs kept in {}", keep.display());
         }
     }
 }

@@ -7,6 +7,7 @@ mod cluster;
 mod fault;
 mod model;
 mod recovery;
+mod snapshot_sync;
 
 use super::{
     record::{self, Parsed},

@@ -358,3 +358,25 @@ fn recovery_info_tells_a_fresh_directory_from_an_existing_wal() {
     assert_eq!(wal.recovery().segments, 1);
     assert_eq!(wal.recovery().records, 0);
 }
+
+/// Group commit skips the fdatasync when only the decided index changed: that update is
+/// derived state (the next real write's fdatasync carries it), like etcd's commit index.
+#[test]
+fn a_decided_index_update_alone_is_not_fsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), WalOptions::default());
+    wal.append_entry(put(0)).unwrap();
+    assert!(wal.sync().unwrap().fsynced, "an append is fsynced");
+    let fsyncs = wal.stats().fsyncs;
+    wal.set_decided_idx(1).unwrap();
+    assert!(!wal.sync().unwrap().fsynced);
+    assert_eq!(wal.stats().fsyncs, fsyncs);
+    wal.set_promise(ballot(2, 1)).unwrap();
+    wal.set_decided_idx(1).unwrap();
+    assert!(wal.sync().unwrap().fsynced, "a promise with it is fsynced");
+    assert_eq!(wal.stats().fsyncs, fsyncs + 1);
+    // The decided index handed to the OS survives a process crash (not a power cut).
+    drop(wal);
+    let wal = open(dir.path(), WalOptions::default());
+    assert_eq!(wal.get_decided_idx().unwrap(), 1);
+}
