@@ -8,8 +8,11 @@
 //! silently loses everything before the delta. (Found by DDBB's pipelining test: a follower's
 //! state jumped to the 8 entries of a delta.)
 //!
+//! If the follower instead holds accepted but undecided entries that far, the snapshot takes
+//! them in, and the delta applies the same positions again.
+//!
 //! At that moment storage still holds the follower's *old* decided index, which is exactly
-//! where the delta starts. So this wrapper answers a request for entries past the stored
+//! where the delta starts. So this wrapper answers every request for entries past the stored
 //! decided index with the decided entries only. Nothing else in OmniPaxos asks for such a
 //! range: its own snapshots and deltas stop at the decided index, and reads of undecided
 //! entries come only from the public `read` API, which DDBB does not use past the decided
@@ -25,8 +28,7 @@ pub struct DecidedPrefix<S>(pub S);
 impl<T: Entry, S: Storage<T>> Storage<T> for DecidedPrefix<S> {
     fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<T>> {
         let decided = self.0.get_decided_idx()?;
-        let log_end = self.0.get_compacted_idx()? + self.0.get_log_len()?;
-        if to > log_end && to > decided && from <= decided {
+        if to > decided && from <= decided {
             return self.0.get_entries(from, decided);
         }
         self.0.get_entries(from, to)
