@@ -42,7 +42,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Make the WAL durable with fdatasync (false: benchmarks only, loses data on power loss).
     pub fsync: bool,
-    /// Snapshot the state and compact the log every this many applied entries (0: never).
+    /// Snapshot the state and compact the log every this many applied writes (a log entry
+    /// without writes counts as one; 0: never).
     pub snapshot_every: usize,
     /// Start on an empty data dir even if peers remember this replica (see the README).
     pub join: bool,

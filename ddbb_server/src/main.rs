@@ -34,8 +34,8 @@ struct Args {
     /// is for benchmarks only: acknowledged writes can be lost on power failure.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     fsync: bool,
-    /// Snapshot the state machine and compact the WAL every this many applied log entries
-    /// (0: never).
+    /// Snapshot the state machine and compact the WAL every this many applied writes (a log
+    /// entry without writes, such as a read barrier, counts as one; 0: never).
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: usize,
     /// Start on an empty data dir even though peers remember this replica id as a member

@@ -87,8 +87,10 @@ pub struct Replica<S: Storage<LogEntry>> {
     now: u64,
     repropose_ticks: u64,
     unsafe_local_reads: bool,
-    /// Take a snapshot and compact the log every this many applied entries (0: never).
+    /// Take a snapshot and compact the log every this many applied entries or writes (0: never).
     snapshot_every: usize,
+    /// Writes (or write-less entries) applied since the last snapshot.
+    since_snapshot: usize,
     /// Log index covered by the latest snapshot this replica holds.
     snapshot_index: usize,
 
@@ -162,6 +164,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             repropose_ticks: config.repropose_ticks.max(1),
             unsafe_local_reads: config.unsafe_local_reads,
             snapshot_every: config.snapshot_every,
+            since_snapshot: 0,
             snapshot_index: 0,
             session: new_session_id(config.id),
             next_seq: 1,
@@ -505,6 +508,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
         debug!(index, "installing a snapshot");
         self.state = state;
+        self.since_snapshot = 0;
         self.snapshot_index = self.snapshot_index.max(index);
         // Writes and barriers inside the snapshot were applied without us seeing them: answer
         // the writes from the session table now, and cover the reads with a fresh barrier.
@@ -527,17 +531,17 @@ impl<S: Storage<LogEntry>> Replica<S> {
         Ok(())
     }
 
-    /// Compacts the log into a snapshot every `snapshot_every` applied entries. The WAL sees
-    /// the compaction and checkpoints at the next sync, deleting old segments.
+    /// Compacts the log into a snapshot every `snapshot_every` applied writes (an entry
+    /// without writes counts as one), so batched entries cannot grow the log unchecked. The
+    /// WAL sees the compaction and checkpoints at the next sync, deleting old segments.
     fn maybe_snapshot(&mut self) {
-        let applied = self.state.applied_index();
-        if self.snapshot_every == 0
-            || applied < self.paxos.get_compacted_idx() + self.snapshot_every
-        {
+        if self.snapshot_every == 0 || self.since_snapshot < self.snapshot_every {
             return;
         }
+        let applied = self.state.applied_index();
         match self.paxos.snapshot(Some(applied), true) {
             Ok(()) => {
+                self.since_snapshot = 0;
                 self.snapshot_index = applied;
                 debug!(index = applied, "snapshot taken, log compacted");
             }
@@ -546,6 +550,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
     }
 
     fn apply_entry(&mut self, index: usize, entry: &LogEntry) {
+        self.since_snapshot += entry.commands.len().max(1);
         let mine = entry.origin == self.id;
         let mut barriers = entry.barriers.iter().peekable();
         for (i, command) in entry.commands.iter().enumerate() {
