@@ -151,6 +151,7 @@ fn open_wal(dir: &std::path::Path, config: &ServerConfig) -> Result<SharedWal<Lo
     }
     let options = WalOptions {
         fsync: config.fsync,
+        checkpoint_on_snapshot: true,
         ..WalOptions::default()
     };
     let wal = SharedWal::open(&wal_dir, options).map_err(|e| Error::Storage(e.to_string()))?;

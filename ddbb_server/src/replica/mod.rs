@@ -532,10 +532,13 @@ impl<S: Storage<LogEntry>> Replica<S> {
     }
 
     /// Compacts the log into a snapshot every `snapshot_every` applied writes (an entry
-    /// without writes counts as one), so batched entries cannot grow the log unchecked. The
-    /// WAL sees the compaction and checkpoints at the next sync, deleting old segments.
+    /// without writes counts as one), so batched entries cannot grow the log unchecked, or
+    /// every as many writes as there are keys if that is more: a snapshot copies the whole
+    /// state, so its cost stays proportional to the writes it covers. The WAL writes the
+    /// snapshot as a checkpoint and deletes old segments.
     fn maybe_snapshot(&mut self) {
-        if self.snapshot_every == 0 || self.since_snapshot < self.snapshot_every {
+        let every = self.snapshot_every.max(self.state.len());
+        if self.snapshot_every == 0 || self.since_snapshot < every {
             return;
         }
         let applied = self.state.applied_index();

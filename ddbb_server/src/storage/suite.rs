@@ -192,16 +192,24 @@ impl Fixture<Wal<TestEntry>> {
     }
 }
 
+/// The options the replica uses for its `SharedWal`: snapshots written as checkpoints.
+pub(crate) fn checkpointing() -> WalOptions {
+    WalOptions {
+        checkpoint_on_snapshot: true,
+        ..small_segments()
+    }
+}
+
 impl Fixture<SharedWal<TestEntry>> {
     pub(crate) fn shared_wal() -> Self {
         let dir = tempfile::tempdir().unwrap();
         Fixture {
-            storage: Some(SharedWal::open(dir.path(), small_segments()).unwrap()),
+            storage: Some(SharedWal::open(dir.path(), checkpointing()).unwrap()),
             dir: Some(dir),
             reopen: Some(|wal, dir| {
                 wal.sync().unwrap();
                 drop(wal);
-                SharedWal::open(dir.path(), small_segments()).unwrap()
+                SharedWal::open(dir.path(), checkpointing()).unwrap()
             }),
         }
     }

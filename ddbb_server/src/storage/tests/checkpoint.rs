@@ -184,3 +184,31 @@ fn torn_record_after_a_checkpoint_is_recovered() {
         expected
     );
 }
+
+/// With `checkpoint_on_snapshot`, a batch that installs a snapshot is durable when the call
+/// returns: it was written as a checkpoint, and older segments are gone.
+#[test]
+fn a_snapshot_batch_becomes_a_checkpoint_at_once() {
+    use crate::storage::suite::checkpointing;
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), checkpointing());
+    for i in 0..30 {
+        wal.append_entry(put(i)).unwrap();
+    }
+    wal.set_decided_idx(30).unwrap();
+    wal.sync().unwrap();
+    let before = wal.stats().checkpoints;
+    wal.write_atomically(vec![
+        StorageOp::Trim(20),
+        StorageOp::SetCompactedIdx(20),
+        StorageOp::SetSnapshot(Some(KvSnapshot::create(&puts(0, 20)))),
+    ])
+    .unwrap();
+    assert_eq!(wal.stats().checkpoints, before + 1);
+    assert_eq!(wal.stats().checkpoint_compacted_idx, 20);
+    let expected = dump(&wal, 40);
+    drop(wal); // no sync: a crash right after the call
+    let wal = open(dir.path(), checkpointing());
+    assert_eq!(dump(&wal, 40), expected);
+    assert_eq!(segment_files(dir.path()).len(), 1, "older segments deleted");
+}
