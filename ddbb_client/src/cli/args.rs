@@ -1,0 +1,290 @@
+//! The clap definitions shared by one-shot mode and the REPL.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::output::Format;
+
+/// Endpoints used when neither `--endpoints` nor `DDBB_ENDPOINTS` is given: the playground's.
+pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:6001,127.0.0.1:6002,127.0.0.1:6003";
+
+const ROOT_AFTER_HELP: &str = "\
+Examples:
+  ddbb playground                        start a local cluster and open a REPL on it
+  ddbb put greeting hello                write a key
+  echo hello | ddbb put greeting         ... with the value from stdin
+  ddbb get greeting --print-value-only   read it (linearizable)
+  ddbb get user/ --prefix -w json        every key under a prefix, as JSON
+  ddbb -w table status                   every endpoint's view of the cluster
+  ddbb                                   interactive REPL on the endpoints
+
+Exit status: 0 on success (also for `get` of a missing key, which prints nothing),
+1 when a request fails (unreachable cluster, timeout, server error, failed `cas`),
+2 for bad arguments. Errors are one line on stderr.";
+
+/// Command-line client for DDBB, an etcd-like replicated key-value store.
+///
+/// With a command, runs it once (like etcdctl). Without one, opens an interactive REPL on
+/// the endpoints. `ddbb playground` starts a local cluster in this process first.
+#[derive(Parser, Debug)]
+#[command(name = "ddbb", version, after_help = ROOT_AFTER_HELP)]
+pub struct Cli {
+    /// Connection and output options.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run once; none opens the REPL.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options that apply to every command.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Client addresses of the replicas (host:port, comma-separated), tried in order.
+    #[arg(
+        long,
+        global = true,
+        env = "DDBB_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = DEFAULT_ENDPOINTS,
+        value_name = "HOST:PORT,..."
+    )]
+    pub endpoints: Vec<String>,
+    /// Deadline of one command, failover included (e.g. 500ms, 5s, 1m).
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Output format and binary handling.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How results are written; per command in the REPL.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Output format [default: simple].
+    #[arg(short = 'w', long = "write-out", global = true, value_enum)]
+    pub write_out: Option<Format>,
+    /// Keys and values in hex, both on input (arguments, stdin) and on output.
+    #[arg(long, global = true)]
+    pub hex: bool,
+}
+
+/// Every command of one-shot mode.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Key-value and cluster commands (also available in the REPL).
+    #[command(flatten)]
+    Kv(KvCommand),
+    /// Start a local cluster in this process and open the REPL on it.
+    Playground(PlaygroundArgs),
+}
+
+/// The commands one-shot mode and the REPL share.
+#[derive(Subcommand, Debug, Clone)]
+pub enum KvCommand {
+    /// Write a key; prints OK.
+    #[command(
+        after_help = "Examples:\n  put greeting hello\n  echo hello | ddbb put greeting\n  put counter 2 --if-revision 7"
+    )]
+    Put(PutArgs),
+    /// Read a key, a range [KEY, RANGE_END) or a prefix; prints key and value lines.
+    #[command(
+        after_help = "Examples:\n  get greeting\n  get greeting --print-value-only --consistency s\n  get user/ --prefix --keys-only\n  get a c --limit 10"
+    )]
+    Get(GetArgs),
+    /// Delete a key, a range [KEY, RANGE_END) or a prefix; prints the number deleted.
+    #[command(after_help = "Examples:\n  del greeting\n  del user/ --prefix")]
+    Del(DelArgs),
+    /// Compare-and-swap: set KEY to NEW if it holds EXPECTED now; exit status 1 if not.
+    #[command(after_help = "Example:\n  cas counter 1 2")]
+    Cas(CasArgs),
+    /// Status of every endpoint: id, leader, ballot, revision, log indices, WAL size.
+    Status,
+    /// Cluster membership.
+    Member {
+        /// What to do.
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Check that some endpoint answers; prints PONG.
+    Ping,
+}
+
+/// `ddbb member ...`
+#[derive(Subcommand, Debug, Clone)]
+pub enum MemberCommand {
+    /// List the replicas: id, status, client endpoint, leader.
+    List,
+}
+
+/// `ddbb put`
+#[derive(Args, Debug, Clone)]
+pub struct PutArgs {
+    /// The key.
+    pub key: OsString,
+    /// The value; read from stdin when omitted (one trailing newline is dropped).
+    pub value: Option<OsString>,
+    /// Write only if the key's mod revision is REV (0: only if the key is absent).
+    #[arg(long, value_name = "REV")]
+    pub if_revision: Option<u64>,
+}
+
+/// Read consistency.
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConsistencyArg {
+    /// Linearizable: sees every write acknowledged before the read (through the log).
+    #[default]
+    #[value(name = "l", alias = "linearizable")]
+    Linearizable,
+    /// Serializable: answered from the replica's local state at once; may be stale.
+    #[value(name = "s", alias = "serializable")]
+    Serializable,
+}
+
+/// `ddbb get`
+#[derive(Args, Debug, Clone)]
+pub struct GetArgs {
+    /// The key (with --prefix: the prefix; "" with --prefix reads every key).
+    pub key: OsString,
+    /// End of the range, exclusive; reads [KEY, RANGE_END).
+    #[arg(conflicts_with = "prefix")]
+    pub range_end: Option<OsString>,
+    /// Read consistency: l (linearizable) or s (serializable).
+    #[arg(long, value_enum, default_value = "l")]
+    pub consistency: ConsistencyArg,
+    /// Read every key starting with KEY.
+    #[arg(long)]
+    pub prefix: bool,
+    /// At most this many keys.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Keys only, no values.
+    #[arg(long, conflicts_with_all = ["count_only", "print_value_only"])]
+    pub keys_only: bool,
+    /// Only the number of keys.
+    #[arg(long, conflicts_with = "print_value_only")]
+    pub count_only: bool,
+    /// Values only, no keys (simple format).
+    #[arg(long)]
+    pub print_value_only: bool,
+}
+
+/// `ddbb del`
+#[derive(Args, Debug, Clone)]
+pub struct DelArgs {
+    /// The key (with --prefix: the prefix).
+    pub key: OsString,
+    /// End of the range, exclusive; deletes [KEY, RANGE_END).
+    #[arg(conflicts_with = "prefix")]
+    pub range_end: Option<OsString>,
+    /// Delete every key starting with KEY.
+    #[arg(long)]
+    pub prefix: bool,
+}
+
+/// `ddbb cas`
+#[derive(Args, Debug, Clone)]
+pub struct CasArgs {
+    /// The key.
+    pub key: OsString,
+    /// The value the key must hold now.
+    pub expected: OsString,
+    /// The value to store.
+    pub new: OsString,
+}
+
+/// `ddbb playground`
+#[derive(Args, Debug, Clone)]
+pub struct PlaygroundArgs {
+    /// Number of replicas (3 or 5 make sense; 2 to 9 are accepted).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=9))]
+    pub nodes: u64,
+    /// Keep the replicas' data here (replica-N/ each) instead of a temp dir removed on exit.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Replica N listens for clients on BASE+N and for peers on BASE+1000+N when all those
+    /// ports are free (else on free ports); 0 always picks free ports.
+    #[arg(long, default_value_t = 6000, value_name = "BASE")]
+    pub port_base: u16,
+}
+
+/// One line typed into the REPL: a shared command plus per-line output options.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ddbb",
+    no_binary_name = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true
+)]
+pub struct ReplLine {
+    /// Output options for this line.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: KvCommand,
+}
+
+/// Parses `500ms`, `5s`, `1.5s`, `2m`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (try 500ms, 5s, 1m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("unknown unit in '{text}' (use ms, s or m)")),
+    };
+    if !(seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("'{text}' must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+        ReplLine::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn repl_lines_parse_like_one_shot_commands() {
+        let line =
+            ReplLine::try_parse_from(["get", "k", "-w", "json", "--consistency", "s"]).unwrap();
+        assert_eq!(line.output.write_out, Some(Format::Json));
+        match line.command {
+            KvCommand::Get(g) => assert_eq!(g.consistency, ConsistencyArg::Serializable),
+            other => panic!("{other:?}"),
+        }
+        assert!(ReplLine::try_parse_from(["get"]).is_err());
+        assert!(ReplLine::try_parse_from(["playground"]).is_err());
+        let cli =
+            Cli::try_parse_from(["ddbb", "--endpoints", "a:1,b:2", "member", "list"]).unwrap();
+        assert_eq!(cli.global.endpoints, ["a:1", "b:2"]);
+    }
+}

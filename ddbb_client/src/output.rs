@@ -1,0 +1,566 @@
+//! Rendering command results as `simple` lines, `json` or a `table`, binary-safely.
+//!
+//! - `simple` follows etcdctl: `get` prints the key and the value on lines of their own,
+//!   `put` prints `OK`, `del` the number deleted, `status` one comma-separated line per
+//!   endpoint. Values are written as they are when stdout is not a terminal (so
+//!   `ddbb get k --print-value-only > file` round-trips any bytes); on a terminal, bytes that
+//!   are not printable UTF-8 are shown escaped (`\xff`, `\n`).
+//! - `json` is one compact line. Keys and values are strings; with `--hex`, or when a key
+//!   or value is not valid UTF-8, that entry's key and value are hex and it carries
+//!   `"hex": true`.
+//! - `table` draws etcdctl-style boxes; cells are always escaped.
+//!
+//! `--hex` writes every key and value in lowercase hex in all formats.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use ddbb_libs::{KeyValue, NodeId, StatusReply};
+use serde_json::{json, Value};
+
+use crate::client::EndpointStatus;
+
+/// Output format, chosen with `-w`.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Plain lines, etcdctl-style.
+    #[default]
+    Simple,
+    /// One JSON document per command.
+    Json,
+    /// An ASCII table.
+    Table,
+}
+
+/// How to render: the format and how bytes are shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// The format.
+    pub format: Format,
+    /// Keys and values in hex.
+    pub hex: bool,
+    /// Write values unescaped in the simple format (stdout is not a terminal).
+    pub raw: bool,
+}
+
+/// One cluster member, as `member list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The replica id.
+    pub id: NodeId,
+    /// The client endpoint that answered as this replica, if any did.
+    pub endpoint: Option<String>,
+    /// True when that endpoint answered.
+    pub up: bool,
+    /// True when the replica is the leader.
+    pub is_leader: bool,
+}
+
+/// The result of one command, ready to render.
+#[derive(Clone, Debug)]
+pub enum Report {
+    /// `put`: the revision of the write, or `None` when an `--if-revision` guard failed.
+    Put(Option<u64>),
+    /// `get`: the keys read, in key order (values empty and revisions 0 with `keys_only`).
+    Kvs {
+        /// The keys.
+        kvs: Vec<KeyValue>,
+        /// Keys without values.
+        keys_only: bool,
+        /// Values without keys (simple format).
+        values_only: bool,
+    },
+    /// `get --count-only`.
+    Count(u64),
+    /// `del`: the number of keys deleted.
+    Deleted(u64),
+    /// `cas`: whether the value was swapped.
+    Cas(bool),
+    /// `status`: every endpoint's answer.
+    Status(Vec<EndpointStatus>),
+    /// `member list`.
+    Members(Vec<Member>),
+    /// `ping`: how long the round trip took.
+    Pong(Duration),
+}
+
+impl Report {
+    /// Renders the report; may hold raw bytes (simple format, `raw` style).
+    pub fn render(&self, style: Style) -> Vec<u8> {
+        match style.format {
+            Format::Simple => self.simple(style),
+            Format::Json => {
+                let mut line = self.json(style).to_string().into_bytes();
+                line.push(b'\n');
+                line
+            }
+            Format::Table => self.table(style).render().into_bytes(),
+        }
+    }
+
+    /// Why the command counts as failed although the cluster answered (exit status 1).
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Report::Put(None) => Some("revision guard failed: the key was not written".into()),
+            Report::Cas(false) => {
+                Some("compare failed: the key does not hold the expected value".into())
+            }
+            Report::Status(all) if all.iter().all(|e| e.status.is_err()) => {
+                let why = all
+                    .iter()
+                    .filter_map(|e| {
+                        e.status
+                            .as_ref()
+                            .err()
+                            .map(|err| format!("{}: {err}", e.endpoint))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Some(format!("no endpoint answered ({why})"))
+            }
+            Report::Members(m) if m.is_empty() => Some("no endpoint answered".into()),
+            _ => None,
+        }
+    }
+
+    fn simple(&self, style: Style) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut line = |text: &str| {
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'\n');
+        };
+        match self {
+            Report::Put(Some(_)) => line("OK"),
+            Report::Put(None) | Report::Cas(false) => {}
+            Report::Kvs {
+                kvs,
+                keys_only,
+                values_only,
+            } => {
+                for kv in kvs {
+                    if !values_only {
+                        push_bytes(&mut out, &kv.key, style);
+                        out.push(b'\n');
+                    }
+                    if !keys_only {
+                        push_bytes(&mut out, &kv.value, style);
+                        out.push(b'\n');
+                    }
+                }
+            }
+            Report::Count(n) | Report::Deleted(n) => line(&n.to_string()),
+            Report::Cas(true) => line("OK"),
+            Report::Status(all) => {
+                for row in status_rows(all) {
+                    line(&row.join(", "));
+                }
+            }
+            Report::Members(members) => {
+                for row in member_rows(members) {
+                    line(&row.join(", "));
+                }
+            }
+            Report::Pong(_) => line("PONG"),
+        }
+        out
+    }
+
+    fn json(&self, style: Style) -> Value {
+        match self {
+            Report::Put(revision) => json!({ "revision": revision }),
+            Report::Kvs { kvs, keys_only, .. } => {
+                let kvs: Vec<Value> = kvs
+                    .iter()
+                    .map(|kv| kv_json(kv, *keys_only, style))
+                    .collect();
+                json!({ "count": kvs.len(), "kvs": kvs })
+            }
+            Report::Count(n) => json!({ "count": n }),
+            Report::Deleted(n) => json!({ "deleted": n }),
+            Report::Cas(swapped) => json!({ "swapped": swapped }),
+            Report::Status(all) => Value::Array(
+                all.iter()
+                    .map(|e| match &e.status {
+                        Ok(s) => json!({ "endpoint": e.endpoint, "status": s }),
+                        Err(err) => json!({ "endpoint": e.endpoint, "error": err.to_string() }),
+                    })
+                    .collect(),
+            ),
+            Report::Members(members) => json!({
+                "members": members
+                    .iter()
+                    .map(|m| json!({
+                        "id": m.id,
+                        "status": if m.up { "up" } else { "unreachable" },
+                        "endpoint": m.endpoint,
+                        "is_leader": m.is_leader,
+                    }))
+                    .collect::<Vec<_>>()
+            }),
+            Report::Pong(took) => json!({ "pong": true, "micros": took.as_micros() as u64 }),
+        }
+    }
+
+    fn table(&self, style: Style) -> Table {
+        let cell = |b: &[u8]| escaped(b, style.hex).into_owned();
+        match self {
+            Report::Put(rev) => Table::new(
+                &["REVISION"],
+                vec![vec![rev.map_or("-".into(), |r| r.to_string())]],
+            ),
+            Report::Kvs { kvs, keys_only, .. } => {
+                if *keys_only {
+                    let rows = kvs.iter().map(|kv| vec![cell(&kv.key)]).collect();
+                    return Table::new(&["KEY"], rows);
+                }
+                let rows = kvs
+                    .iter()
+                    .map(|kv| {
+                        vec![
+                            cell(&kv.key),
+                            cell(&kv.value),
+                            kv.create_revision.to_string(),
+                            kv.mod_revision.to_string(),
+                            kv.version.to_string(),
+                        ]
+                    })
+                    .collect();
+                Table::new(
+                    &["KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION"],
+                    rows,
+                )
+            }
+            Report::Count(n) => Table::new(&["COUNT"], vec![vec![n.to_string()]]),
+            Report::Deleted(n) => Table::new(&["DELETED"], vec![vec![n.to_string()]]),
+            Report::Cas(s) => Table::new(&["SWAPPED"], vec![vec![s.to_string()]]),
+            Report::Status(all) => Table::new(STATUS_HEADERS, status_rows(all)),
+            Report::Members(m) => Table::new(MEMBER_HEADERS, member_rows(m)),
+            Report::Pong(took) => Table::new(&["PONG"], vec![vec![format!("{took:.1?}")]]),
+        }
+    }
+}
+
+const STATUS_HEADERS: &[&str] = &[
+    "ENDPOINT",
+    "ID",
+    "IS LEADER",
+    "LEADER",
+    "BALLOT",
+    "REVISION",
+    "DECIDED INDEX",
+    "APPLIED INDEX",
+    "WAL SIZE",
+    "ERRORS",
+];
+
+fn status_rows(all: &[EndpointStatus]) -> Vec<Vec<String>> {
+    all.iter()
+        .map(|e| match &e.status {
+            Ok(s) => status_row(&e.endpoint, s),
+            Err(err) => {
+                let mut row = vec![String::new(); STATUS_HEADERS.len()];
+                row[0] = e.endpoint.clone();
+                row[STATUS_HEADERS.len() - 1] = err.to_string();
+                row
+            }
+        })
+        .collect()
+}
+
+fn status_row(endpoint: &str, s: &StatusReply) -> Vec<String> {
+    vec![
+        endpoint.to_string(),
+        s.id.to_string(),
+        s.is_leader.to_string(),
+        s.leader.to_string(),
+        s.ballot.clone(),
+        s.revision.to_string(),
+        s.decided_index.to_string(),
+        s.applied_index.to_string(),
+        human_bytes(s.wal_bytes),
+        String::new(),
+    ]
+}
+
+const MEMBER_HEADERS: &[&str] = &["ID", "STATUS", "ENDPOINT", "IS LEADER"];
+
+fn member_rows(members: &[Member]) -> Vec<Vec<String>> {
+    members
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                if m.up { "up" } else { "unreachable" }.to_string(),
+                m.endpoint.clone().unwrap_or_else(|| "-".into()),
+                m.is_leader.to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn kv_json(kv: &KeyValue, keys_only: bool, style: Style) -> Value {
+    let utf8 = !style.hex
+        && std::str::from_utf8(&kv.key).is_ok()
+        && (keys_only || std::str::from_utf8(&kv.value).is_ok());
+    let text = |b: &[u8]| {
+        if utf8 {
+            String::from_utf8_lossy(b).into_owned()
+        } else {
+            hex(b)
+        }
+    };
+    let mut obj = json!({ "key": text(&kv.key) });
+    if !keys_only {
+        obj["value"] = json!(text(&kv.value));
+        obj["create_revision"] = json!(kv.create_revision);
+        obj["mod_revision"] = json!(kv.mod_revision);
+        obj["version"] = json!(kv.version);
+    }
+    if !utf8 {
+        obj["hex"] = json!(true);
+    }
+    obj
+}
+
+/// Appends `bytes` for the simple format: hex, raw, or escaped.
+fn push_bytes(out: &mut Vec<u8>, bytes: &[u8], style: Style) {
+    if style.raw && !style.hex {
+        out.extend_from_slice(bytes);
+    } else {
+        out.extend_from_slice(escaped(bytes, style.hex).as_bytes());
+    }
+}
+
+/// `bytes` as text that is safe on a terminal: hex, or printable UTF-8 as it is, or escaped.
+pub fn escaped(bytes: &[u8], as_hex: bool) -> Cow<'_, str> {
+    if as_hex {
+        return Cow::Owned(hex(bytes));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(char::is_control) => Cow::Borrowed(s),
+        Ok(s) => Cow::Owned(s.chars().flat_map(char::escape_default).collect()),
+        Err(_) => Cow::Owned(bytes.escape_ascii().to_string()),
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Decodes hex, ignoring whitespace.
+pub fn unhex(text: &[u8]) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err("hex input has an odd number of digits".into());
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(format!("'{}' is not a hex digit", c.escape_ascii())),
+    };
+    digits
+        .chunks(2)
+        .map(|pair| Ok(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+/// `1234` → `1.2 kB`, etcdctl-style.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64;
+    let mut unit = 0;
+    value /= 1000.0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A table with etcdctl's look: boxed, centred headers, left-aligned cells.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers and rows (each as long as the headers).
+    pub fn new(headers: &[&str], rows: Vec<Vec<String>>) -> Table {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows,
+        }
+    }
+
+    /// The table as lines of text, each ending in a newline.
+    pub fn render(&self) -> String {
+        let width = |s: &str| s.chars().count();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let rule: String = widths.iter().fold(String::from("+"), |mut s, w| {
+            s.push_str(&"-".repeat(w + 2));
+            s.push('+');
+            s
+        });
+        let mut out = String::new();
+        let _ = writeln!(out, "{rule}");
+        out.push('|');
+        for (h, w) in self.headers.iter().zip(&widths) {
+            let _ = write!(out, " {h:^w$} |");
+        }
+        let _ = writeln!(out, "\n{rule}");
+        for row in &self.rows {
+            out.push('|');
+            for (cell, w) in row.iter().zip(&widths) {
+                let pad = w - width(cell);
+                let _ = write!(out, " {cell}{} |", " ".repeat(pad));
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{rule}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    fn kv(key: &[u8], value: &[u8]) -> KeyValue {
+        KeyValue {
+            key: bytes::Bytes::copy_from_slice(key),
+            value: bytes::Bytes::copy_from_slice(value),
+            create_revision: 2,
+            mod_revision: 3,
+            version: 2,
+        }
+    }
+
+    fn render(report: &Report, format: Format, hex: bool, raw: bool) -> String {
+        let bytes = report.render(Style { format, hex, raw });
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn kvs_in_every_format() {
+        let r = Report::Kvs {
+            kvs: vec![kv(b"k", b"v")],
+            keys_only: false,
+            values_only: false,
+        };
+        assert_eq!(render(&r, Format::Simple, false, false), "k\nv\n");
+        let json: Value = serde_json::from_str(&render(&r, Format::Json, false, false)).unwrap();
+        assert_eq!(
+            json,
+            json!({"count": 1, "kvs": [{"key": "k", "value": "v", "create_revision": 2,
+                   "mod_revision": 3, "version": 2}]})
+        );
+        let table = render(&r, Format::Table, false, false);
+        assert!(table.contains("| KEY | VALUE | CREATE REVISION | MOD REVISION | VERSION |"));
+        assert!(table.contains("| k   | v     | 2               | 3            | 2       |"));
+    }
+
+    #[test]
+    fn binary_values_are_safe_unless_raw() {
+        let r = Report::Kvs {
+            kvs: vec![kv(b"k", b"\xff\x00a")],
+            keys_only: false,
+            values_only: true,
+        };
+        assert_eq!(r.render(Style::default()), b"\\xff\\x00a\n");
+        let raw = Style {
+            raw: true,
+            ..Style::default()
+        };
+        assert_eq!(r.render(raw), b"\xff\x00a\n");
+        assert_eq!(render(&r, Format::Simple, true, true), "ff0061\n");
+        let json = render(&r, Format::Json, false, false);
+        assert!(
+            json.contains("\"key\":\"6b\"") && json.contains("\"hex\":true"),
+            "{json}"
+        );
+        assert_eq!(escaped("tab\there".as_bytes(), false), "tab\\there");
+        assert_eq!(escaped("ünïcode".as_bytes(), false), "ünïcode");
+    }
+
+    #[test]
+    fn hex_roundtrips() {
+        assert_eq!(hex(b"\x00\xffA"), "00ff41");
+        assert_eq!(unhex(b"00ff41\n").unwrap(), b"\x00\xffA");
+        assert_eq!(unhex(b"0 0F F").unwrap(), b"\x00\xff");
+        assert!(unhex(b"abc").is_err());
+        assert!(unhex(b"zz").is_err());
+    }
+
+    #[test]
+    fn status_rows_show_errors_per_endpoint() {
+        let ok = StatusReply {
+            id: 1,
+            leader: 1,
+            is_leader: true,
+            ballot: "2.0.1".into(),
+            revision: 5,
+            wal_bytes: 2500,
+            ..StatusReply::default()
+        };
+        let r = Report::Status(vec![
+            EndpointStatus {
+                endpoint: "a:1".into(),
+                status: Ok(ok),
+            },
+            EndpointStatus {
+                endpoint: "b:2".into(),
+                status: Err(Error::Unavailable("refused".into())),
+            },
+        ]);
+        let simple = render(&r, Format::Simple, false, false);
+        assert_eq!(
+            simple,
+            "a:1, 1, true, 1, 2.0.1, 5, 0, 0, 2.5 kB, \nb:2, , , , , , , , , unavailable: refused\n"
+        );
+        assert!(r.failure().is_none());
+        let json = render(&r, Format::Json, false, false);
+        assert!(
+            json.contains("\"error\":\"unavailable: refused\""),
+            "{json}"
+        );
+        assert!(render(&r, Format::Table, false, false).contains("| unavailable: refused |"));
+    }
+
+    #[test]
+    fn failures_for_exit_status() {
+        assert!(Report::Cas(false).failure().is_some());
+        assert!(Report::Cas(true).failure().is_none());
+        assert!(Report::Put(None).failure().is_some());
+        assert!(Report::Status(vec![]).failure().is_some());
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(25_000), "25.0 kB");
+        assert_eq!(human_bytes(3_400_000), "3.4 MB");
+    }
+}

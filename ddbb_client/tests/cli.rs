@@ -1,0 +1,322 @@
+//! One-shot `ddbb` commands against a live in-process 3-replica cluster: output in the
+//! simple, json and table formats, and exit codes of failures.
+
+mod common;
+
+use common::{ddbb, ddbb_on, dead_endpoint, TestCluster};
+
+#[test]
+fn put_get_del_in_all_three_formats() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let e = e.as_str();
+
+    assert_eq!(ddbb_on(e, &["put", "greeting", "hello"]).ok().out(), "OK\n");
+    assert_eq!(
+        ddbb_on(e, &["get", "greeting"]).ok().out(),
+        "greeting\nhello\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "greeting", "--print-value-only"])
+            .ok()
+            .out(),
+        "hello\n"
+    );
+
+    let json = ddbb_on(e, &["-w", "json", "get", "greeting"]).ok().json();
+    assert_eq!(json["count"], 1);
+    let kv = &json["kvs"][0];
+    assert_eq!(kv["key"], "greeting");
+    assert_eq!(kv["value"], "hello");
+    assert_eq!(kv["version"], 1);
+    let first_revision = kv["mod_revision"].as_u64().unwrap();
+    assert_eq!(kv["create_revision"].as_u64(), Some(first_revision));
+
+    let table = ddbb_on(e, &["get", "greeting", "-w", "table"]).ok().out();
+    assert!(
+        table.contains("|   KEY    | VALUE | CREATE REVISION | MOD REVISION | VERSION |"),
+        "{table}"
+    );
+    assert!(table.contains("| greeting | hello |"), "{table}");
+    assert!(table.starts_with("+----------+"), "{table}");
+
+    let put = ddbb_on(e, &["-w", "json", "put", "greeting", "hi"])
+        .ok()
+        .json();
+    assert!(put["revision"].as_u64().unwrap() > first_revision, "{put}");
+    let table = ddbb_on(e, &["-w", "table", "put", "other", "x"]).ok().out();
+    assert!(table.contains("REVISION"), "{table}");
+
+    // Serializable reads answer from the first endpoint's state, which applied our writes.
+    assert_eq!(
+        ddbb_on(
+            e,
+            &[
+                "get",
+                "greeting",
+                "--consistency",
+                "s",
+                "--print-value-only"
+            ]
+        )
+        .ok()
+        .out(),
+        "hi\n"
+    );
+
+    assert_eq!(ddbb_on(e, &["del", "greeting"]).ok().out(), "1\n");
+    assert_eq!(
+        ddbb_on(e, &["-w", "json", "del", "greeting"]).ok().json()["deleted"],
+        0
+    );
+    assert!(ddbb_on(e, &["-w", "table", "del", "other"])
+        .ok()
+        .out()
+        .contains("| 1       |"));
+
+    // A missing key is not an error: exit 0, nothing printed (etcdctl does the same).
+    let missing = ddbb_on(e, &["get", "greeting"]).ok();
+    assert_eq!(missing.out(), "");
+    let json = ddbb_on(e, &["get", "greeting", "-w", "json"]).ok().json();
+    assert_eq!(json, serde_json::json!({"count": 0, "kvs": []}));
+}
+
+#[test]
+fn ranges_prefixes_cas_and_revision_guards() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let e = e.as_str();
+    for (k, v) in [("a/1", "x"), ("a/2", "y"), ("a/3", "z"), ("b/1", "w")] {
+        ddbb_on(e, &["put", k, v]).ok();
+    }
+    assert_eq!(
+        ddbb_on(e, &["get", "a/", "--prefix"]).ok().out(),
+        "a/1\nx\na/2\ny\na/3\nz\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "a/", "--prefix", "--keys-only"])
+            .ok()
+            .out(),
+        "a/1\na/2\na/3\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "a/", "--prefix", "--keys-only", "--limit", "2"])
+            .ok()
+            .out(),
+        "a/1\na/2\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "a/1", "a/3", "--keys-only"]).ok().out(),
+        "a/1\na/2\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "a/", "--prefix", "--count-only"])
+            .ok()
+            .out(),
+        "3\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["-w", "json", "get", "", "--prefix", "--count-only"])
+            .ok()
+            .json(),
+        serde_json::json!({"count": 4})
+    );
+    let keys = ddbb_on(e, &["-w", "json", "get", "", "--prefix", "--keys-only"])
+        .ok()
+        .json();
+    assert_eq!(keys["kvs"][3], serde_json::json!({"key": "b/1"}));
+    assert_eq!(ddbb_on(e, &["del", "a/", "--prefix"]).ok().out(), "3\n");
+    assert_eq!(
+        ddbb_on(e, &["get", "", "--prefix", "--keys-only"])
+            .ok()
+            .out(),
+        "b/1\n"
+    );
+
+    // cas: OK and exit 0 when it swaps; exit 1 with one line on stderr when not.
+    assert_eq!(ddbb_on(e, &["cas", "b/1", "w", "v"]).ok().out(), "OK\n");
+    let failed = ddbb_on(e, &["cas", "b/1", "w", "v2"]).fails(1);
+    assert!(failed.stderr.contains("compare failed"), "{failed:?}");
+    assert_eq!(failed.out(), "");
+    let failed = ddbb_on(e, &["-w", "json", "cas", "b/1", "nope", "x"]).fails(1);
+    assert_eq!(failed.json(), serde_json::json!({"swapped": false}));
+    assert!(ddbb_on(e, &["-w", "table", "cas", "b/1", "v", "u"])
+        .ok()
+        .out()
+        .contains("| true    |"));
+
+    // put --if-revision 0 creates only if absent.
+    ddbb_on(e, &["put", "new", "1", "--if-revision", "0"]).ok();
+    let guarded = ddbb_on(e, &["put", "new", "2", "--if-revision", "0"]).fails(1);
+    assert!(guarded.stderr.contains("revision guard"), "{guarded:?}");
+    assert_eq!(
+        ddbb_on(e, &["get", "new", "--print-value-only"]).ok().out(),
+        "1\n"
+    );
+}
+
+#[test]
+fn stdin_values_and_hex_are_binary_safe() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let e = e.as_str();
+    // `echo v | ddbb put k`: the trailing newline is dropped.
+    let r = ddbb(&["--endpoints", e, "put", "k1"], Some(b"line one\n"));
+    assert_eq!(r.ok().out(), "OK\n");
+    assert_eq!(
+        ddbb_on(e, &["get", "k1", "--print-value-only"]).ok().out(),
+        "line one\n"
+    );
+
+    // --hex on input and output; raw bytes when stdout is not a terminal.
+    ddbb_on(e, &["--hex", "put", "6b32", "00ff0a"]).ok();
+    let raw = ddbb_on(e, &["get", "k2", "--print-value-only"]).ok();
+    assert_eq!(raw.stdout, b"\x00\xff\n\n");
+    assert_eq!(
+        ddbb_on(e, &["get", "6b32", "--hex"]).ok().out(),
+        "6b32\n00ff0a\n"
+    );
+    let json = ddbb_on(e, &["-w", "json", "get", "k2"]).ok().json();
+    assert_eq!(json["kvs"][0]["key"], "6b32");
+    assert_eq!(json["kvs"][0]["value"], "00ff0a");
+    assert_eq!(json["kvs"][0]["hex"], true);
+    let table = ddbb_on(e, &["-w", "table", "get", "k2"]).ok().out();
+    assert!(table.contains(r"| k2  | \x00\xff\n |"), "{table}");
+
+    let r = ddbb(&["--endpoints", e, "--hex", "put", "6b33"], Some(b"6869\n"));
+    r.ok();
+    assert_eq!(
+        ddbb_on(e, &["get", "k3", "--print-value-only"]).ok().out(),
+        "hi\n"
+    );
+}
+
+#[test]
+fn status_and_member_list_cover_every_endpoint() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let e = e.as_str();
+
+    let simple = ddbb_on(e, &["status"]).ok().out();
+    let lines: Vec<&str> = simple.lines().collect();
+    assert_eq!(lines.len(), 3, "{simple}");
+    for (i, line) in lines.iter().enumerate() {
+        let fields: Vec<&str> = line.split(", ").collect();
+        assert_eq!(fields[0], cluster.endpoint(i as u64 + 1));
+        assert_eq!(fields[1], (i + 1).to_string());
+    }
+    let leaders = lines
+        .iter()
+        .filter(|l| l.split(", ").nth(2) == Some("true"))
+        .count();
+    assert_eq!(leaders, 1, "{simple}");
+
+    let json = ddbb_on(e, &["-w", "json", "status"]).ok().json();
+    let all = json.as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[1]["status"]["id"], 2);
+    assert_eq!(all[1]["status"]["members"], serde_json::json!([1, 2, 3]));
+
+    let table = ddbb_on(e, &["-w", "table", "status"]).ok().out();
+    assert!(
+        table.contains("IS LEADER") && table.contains("WAL SIZE"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 3 + 4, "{table}");
+
+    // An unreachable endpoint is a row with an error; the command still succeeds.
+    let dead = dead_endpoint(1);
+    let mixed = format!("{dead},{e}");
+    let table = ddbb_on(&mixed, &["--timeout", "2s", "-w", "table", "status"])
+        .ok()
+        .out();
+    assert!(
+        table.contains(&dead) && table.contains("unavailable"),
+        "{table}"
+    );
+    // ...and if none answers, it fails.
+    ddbb_on(&dead, &["--timeout", "1s", "status"]).fails(1);
+
+    assert_eq!(
+        ddbb_on(e, &["member", "list"]).ok().out().lines().count(),
+        3
+    );
+    let members = ddbb_on(e, &["-w", "json", "member", "list"]).ok().json();
+    let members = members["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members.iter().filter(|m| m["is_leader"] == true).count(), 1);
+    assert_eq!(members[2]["endpoint"], cluster.endpoint(3));
+    let table = ddbb_on(e, &["-w", "table", "member", "list"]).ok().out();
+    assert!(table.contains("| ID | STATUS |"), "{table}");
+    assert_eq!(ddbb_on(e, &["ping"]).ok().out(), "PONG\n");
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line() {
+    // Unreachable endpoints: exit 1, `unavailable`.
+    let dead = format!("{},{}", dead_endpoint(1), dead_endpoint(2));
+    let r = ddbb_on(&dead, &["--timeout", "1s", "get", "k"]).fails(1);
+    assert!(r.stderr.starts_with("Error: unavailable"), "{r:?}");
+    ddbb_on(&dead, &["--timeout", "1s", "put", "k", "v"]).fails(1);
+
+    // Bad arguments: exit 2.
+    for args in [
+        &["get"][..],
+        &["put"],
+        &["frobnicate"],
+        &["get", "k", "--consistency", "q"],
+        &["--timeout", "soon", "get", "k"],
+        &["-w", "yaml", "get", "k"],
+        &["get", "k", "--keys-only", "--count-only"],
+        &["--hex", "put", "6", "x"],
+        &["--endpoints", "no-port", "get", "k"],
+        &["member"],
+    ] {
+        let r = ddbb(args, None);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        if args != ["member"] {
+            r.fails(2);
+        }
+    }
+
+    // Help and version are not errors.
+    let help = ddbb(&["--help"], None).ok().out();
+    for word in [
+        "playground",
+        "put",
+        "get",
+        "del",
+        "cas",
+        "status",
+        "member",
+        "--endpoints",
+        "--write-out",
+        "--timeout",
+        "--hex",
+        "Exit status",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+    assert!(ddbb(&["get", "--help"], None)
+        .ok()
+        .out()
+        .contains("--print-value-only"));
+    assert!(ddbb(&["playground", "--help"], None)
+        .ok()
+        .out()
+        .contains("--data-dir"));
+    assert!(ddbb(&["--version"], None).ok().out().starts_with("ddbb "));
+}
+
+#[test]
+fn server_errors_are_reported() {
+    let cluster = TestCluster::start(3);
+    // Values are limited to 1 MiB by default: the replica answers -ERR.
+    let big = vec![b'x'; 1024 * 1024 + 1];
+    let r = ddbb(
+        &["--endpoints", &cluster.endpoints(), "put", "big"],
+        Some(&big),
+    )
+    .fails(1);
+    assert!(r.stderr.contains("value too large"), "{r:?}");
+}

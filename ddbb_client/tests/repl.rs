@@ -1,0 +1,149 @@
+//! The REPL driven through a real pseudo-terminal: commands, history recall, completion,
+//! errors, colours, Ctrl-C and Ctrl-D.
+
+mod common;
+
+use std::process::Command;
+
+use expectrl::{ControlCode, Regex};
+
+use common::{Pty, TestCluster};
+
+/// Up arrow, as a terminal sends it.
+const UP: &str = "\x1b[A";
+
+fn spawn_repl(endpoints: &str, history: &std::path::Path) -> Pty {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddbb"));
+    cmd.args(["--endpoints", endpoints])
+        .env("DDBB_HISTORY", history)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("DDBB_ENDPOINTS");
+    Pty::spawn(cmd)
+}
+
+#[test]
+fn repl_runs_commands_recalls_history_completes_and_exits_on_ctrl_d() {
+    let cluster = TestCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let mut p = spawn_repl(&cluster.endpoints(), &history);
+
+    // The prompt names the endpoint in use and the leader (coloured: this is a terminal).
+    p.expect(Regex(
+        r"\x1b\[\?2004h[^\n]*ddbb[^\n]*127\.0\.0\.1:\d+[^\n]*leader \d[^\n]*\)> ",
+    ));
+
+    p.line("put greeting hello");
+    p.expect("OK");
+    // Latency in a dimmed line.
+    p.expect(Regex(r"\x1b\[2m\(\d+\.\d+ ms\)\x1b\[0m"));
+    p.prompt();
+
+    p.line("get greeting");
+    p.expect("greeting\r\nhello\r\n");
+    p.prompt();
+
+    p.line("put greeting 'hello world'");
+    p.expect("OK");
+    p.prompt();
+
+    // History: Up twice recalls `get greeting`.
+    p.keys(UP);
+    p.keys(UP);
+    p.keys("\r");
+    p.expect("greeting\r\nhello world\r\n");
+    p.prompt();
+
+    // Completion: `sta<Tab>` becomes `status `.
+    p.keys("sta\t");
+    p.expect("status");
+    p.keys("\r");
+    p.expect(Regex(r"127\.0\.0\.1:\d+, 1, (true|false), \d"));
+    p.prompt();
+
+    // The same flags as one-shot mode.
+    p.line("get greeting -w json");
+    p.expect(r#""value":"hello world""#);
+    p.prompt();
+
+    // Errors are one line and the REPL goes on.
+    p.line("get");
+    p.expect(Regex("Error:.*required arguments were not provided"));
+    p.prompt();
+    p.line("frobnicate");
+    p.expect(Regex("Error:.*unrecognized subcommand 'frobnicate'"));
+    p.prompt();
+    p.line("put k 'unclosed");
+    p.expect(Regex("Error:.*unclosed single quote"));
+    p.prompt();
+
+    // help and help <command>.
+    p.line("help");
+    p.expect("cas <KEY> <EXPECTED> <NEW>");
+    p.prompt();
+    p.line("help get");
+    p.expect("--print-value-only");
+    p.prompt();
+
+    // Ctrl-C drops the line being typed.
+    p.keys("del greeting");
+    p.control(ControlCode::EndOfText);
+    p.prompt();
+    p.line("get greeting --print-value-only");
+    p.expect("hello world\r\n");
+    p.prompt();
+
+    // Ctrl-D exits cleanly.
+    p.control(ControlCode::EndOfTransmission);
+    assert_eq!(p.exit_code(), 0);
+
+    let saved = std::fs::read_to_string(&history).unwrap();
+    assert!(saved.contains("put greeting hello"), "{saved}");
+    assert!(saved.contains("get greeting -w json"), "{saved}");
+    assert!(
+        !saved.contains("del greeting"),
+        "a cancelled line is not history: {saved}"
+    );
+}
+
+#[test]
+fn history_persists_across_sessions() {
+    let cluster = TestCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+
+    let mut p = spawn_repl(&cluster.endpoints(), &history);
+    p.prompt();
+    p.line("put persisted yes");
+    p.expect("OK");
+    p.prompt();
+    p.line("exit");
+    assert_eq!(p.exit_code(), 0);
+
+    let mut p = spawn_repl(&cluster.endpoints(), &history);
+    p.prompt();
+    p.keys(UP); // `exit`
+    p.keys(UP);
+    p.expect("put persisted yes");
+    p.control(ControlCode::EndOfText); // drop the recalled line
+    p.prompt();
+    p.line("get persisted --print-value-only");
+    p.expect("yes\r\n");
+    p.prompt();
+    p.control(ControlCode::EndOfTransmission);
+    assert_eq!(p.exit_code(), 0);
+}
+
+#[test]
+fn repl_reads_piped_lines_without_colours() {
+    let cluster = TestCluster::start(3);
+    let input = b"put piped yes\nget piped --print-value-only\nget\nexit\n";
+    let endpoints = cluster.endpoints();
+    let r = common::ddbb(&["--endpoints", &endpoints], Some(input));
+    assert_eq!(r.code, 0, "{r:?}");
+    let out = r.out();
+    assert!(out.contains("OK\n") && out.contains("yes\n"), "{out}");
+    assert!(!out.contains('\x1b') && !r.stderr.contains('\x1b'), "{r:?}");
+    assert!(r.stderr.contains("Error:"), "{r:?}");
+}
