@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while reading or checking a history.
+/// Everything that can go wrong while reading or checking a history, or running a test.
 ///
-/// Every variant except [`Error::Io`] means the input must be fixed; none is retryable.
+/// [`Error::Io`] and [`Error::Harness`] are about the environment (files, processes,
+/// network rules); every other variant means the input must be fixed. None is retryable as is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A history file could not be read or written.
@@ -46,6 +47,11 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
+
+    /// The tester could not set up or drive a test run: spawning replicas, installing network
+    /// rules, writing the run directory. The message says what failed and how to fix it.
+    #[error("{0}")]
+    Harness(String),
 }
 
 /// Shorthand for results of this crate.

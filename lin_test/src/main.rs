@@ -1,33 +1,320 @@
-//! The `lin_test` command line: checks Jepsen histories for linearizability.
+//! The `lin_test` command line: runs Jepsen-style tests of DDBB and checks histories.
+//!
+//! `lin_test [run] [OPTIONS]` starts a test (the default when no subcommand is given);
+//! `lin_test check FILE.edn` checks a history; `lin_test serve ...` (hidden) is one replica,
+//! used by the test's cluster harness.
+
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
-use lin_test::{check_operations, pair_operations, parse_events, CheckOptions, Verdict};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lin_test::{
+    check_operations, pair_operations, parse_events, CheckOptions, Fault, NetChoice, Overall,
+    RunConfig, ServerCommand, Verdict,
+};
 
 /// Exit code when every key is linearizable.
 const EXIT_LINEARIZABLE: u8 = 0;
 /// Exit code when some key is not linearizable (takes precedence over unknown).
 const EXIT_NOT_LINEARIZABLE: u8 = 1;
-/// Exit code when some key is unknown (timeout) or the input is bad.
+/// Exit code when some key is unknown (timeout) or the input or setup is bad.
 const EXIT_UNKNOWN_OR_ERROR: u8 = 2;
+/// Exit code of a run stopped with Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+/// Added to the servers' request timeout to get the clients' reply timeout: the server's own
+/// `-ERR timeout` should normally arrive first.
+const CLIENT_TIMEOUT_SLACK: Duration = Duration::from_secs(1);
 
-/// Jepsen-style tester for DDBB.
+/// Jepsen-style tester for DDBB: without a subcommand, runs a test (see `lin_test run --help`).
 #[derive(Parser)]
-#[command(name = "lin_test", version, about)]
+#[command(
+    name = "lin_test",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// One variant per subcommand; each owns its arguments and a `run`.
 #[derive(Subcommand)]
 enum Command {
+    /// Start a cluster, drive it, break it, heal it, check the history (the default).
+    Run(RunArgs),
     /// Check an EDN history for linearizability, key by key.
     Check(CheckArgs),
+    /// Run one replica (used by the test harness; takes ddbb_server's flags).
+    #[command(hide = true)]
+    Serve(serve::ServeArgs),
+}
+
+/// Network backend for link faults.
+#[derive(Clone, Copy, ValueEnum)]
+enum NetArg {
+    /// iptables when it works here (root, iptables installed) and no latency is asked for,
+    /// else the link proxy.
+    Auto,
+    /// iptables rules in a chain of the run's own; fail if unavailable.
+    Iptables,
+    /// A TCP proxy per link inside the tester (no privileges; supports latency).
+    Proxy,
+}
+
+/// Arguments of `lin_test run`.
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Number of replicas (1-9).
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Number of logical clients, each with one operation in flight; client c talks to
+    /// replica c % nodes + 1.
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// Number of keys (registers).
+    #[arg(long, default_value_t = 8)]
+    keys: usize,
+    /// Seconds of workload and faults (the final reads come after).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    time_limit: f64,
+    /// Target operations per second over all clients (0: as fast as possible).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Operation mix as weights.
+    #[arg(long, default_value = "read=50,write=25,cas=20,delete=5")]
+    mix: String,
+    /// Faults, comma-separated: families kill, pause, partition, partial, latency; variants
+    /// such as kill-leader, partition-ring, quorum-loss, constrained-election, chained; all;
+    /// none.
+    #[arg(long, default_value = "kill,pause,partition,partial")]
+    nemesis: String,
+    /// Seconds of each healthy window and of each fault window.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    nemesis_interval: f64,
+    /// One-way delay of the latency fault, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    latency_ms: u64,
+    /// How links are cut.
+    #[arg(long, value_enum, default_value_t = NetArg::Auto)]
+    net: NetArg,
+    /// Run directory [default: lin_test/results/<UTC time>-<pid>].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Test this ddbb_server binary instead of the server library linked into lin_test.
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Extra flag for every replica (repeatable), e.g. --server-arg=--tick-ms=5.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    server_arg: Vec<String>,
+    /// The replicas' --request-timeout-ms; clients wait one second longer.
+    #[arg(long, default_value_t = 2000)]
+    request_timeout_ms: u64,
+    /// UNSAFE server mode for proving the checker: replicas answer linearizable reads from
+    /// local state. A run with partitions must then report a violation.
+    #[arg(long)]
+    unsafe_local_reads: bool,
+    /// Give up checking a key after this many seconds (verdict unknown).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    check_timeout: f64,
+    /// Seconds the healed cluster may take to recover before the final reads.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    recovery_timeout: f64,
+    /// Seed of the random choices [default: random, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Keep the replicas' data directories.
+    #[arg(long)]
+    keep_data: bool,
+}
+
+fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => bail!("--{name} must be a positive number of seconds"),
+    }
+}
+
+/// `<manifest dir>/results/<UTC time>-<pid>` when run from a checkout, else
+/// `./lin_test_results/<UTC time>-<pid>`.
+fn default_out_dir() -> PathBuf {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, secs) = (now / 86_400, now % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let name = format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        std::process::id()
+    );
+    let checkout = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if checkout.is_dir() {
+        checkout.join("results").join(name)
+    } else {
+        PathBuf::from("lin_test_results").join(name)
+    }
+}
+
+/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+impl RunArgs {
+    fn config(&self) -> anyhow::Result<RunConfig> {
+        let faults: Vec<Fault> =
+            lin_test::parse_faults(&self.nemesis).map_err(anyhow::Error::msg)?;
+        let mix = self
+            .mix
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("--mix")?;
+        if !(1..=lin_test::cluster::MAX_NODES).contains(&self.nodes) {
+            bail!(
+                "--nodes must be between 1 and {}",
+                lin_test::cluster::MAX_NODES
+            );
+        }
+        if self.clients == 0 || self.keys == 0 {
+            bail!("--clients and --keys must be positive");
+        }
+        if !(self.rate >= 0.0 && self.rate.is_finite()) {
+            bail!("--rate must be a non-negative number");
+        }
+        let mut extra = vec![
+            "--request-timeout-ms".to_string(),
+            self.request_timeout_ms.to_string(),
+        ];
+        if self.unsafe_local_reads {
+            extra.push("--unsafe-local-reads".into());
+        }
+        extra.extend(self.server_arg.iter().cloned());
+        let server = match &self.server_bin {
+            Some(path) => ServerCommand::external(path.clone(), extra),
+            None => ServerCommand::embedded(extra)?,
+        };
+        Ok(RunConfig {
+            nodes: self.nodes,
+            clients: self.clients,
+            keys: self.keys,
+            time_limit: seconds("time-limit", self.time_limit)?,
+            rate: self.rate,
+            mix,
+            faults,
+            nemesis_interval: seconds("nemesis-interval", self.nemesis_interval)?,
+            latency: Duration::from_millis(self.latency_ms),
+            net: match self.net {
+                NetArg::Auto => NetChoice::Auto,
+                NetArg::Iptables => NetChoice::Iptables,
+                NetArg::Proxy => NetChoice::Proxy,
+            },
+            out: self.out.clone().unwrap_or_else(default_out_dir),
+            server,
+            op_timeout: Duration::from_millis(self.request_timeout_ms) + CLIENT_TIMEOUT_SLACK,
+            check_timeout: seconds("check-timeout", self.check_timeout)?,
+            recovery_timeout: seconds("recovery-timeout", self.recovery_timeout)?,
+            seed: self.seed.unwrap_or_else(rand::random),
+            keep_data: self.keep_data,
+        })
+    }
+
+    /// Runs the test; the exit code is the verdict.
+    fn run(&self) -> anyhow::Result<u8> {
+        let config = self.config()?;
+        // Whatever panics, replicas and iptables chains must not outlive the tester.
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default_hook(info);
+            lin_test::cleanup::emergency();
+        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let outcome = runtime.block_on(async {
+            let (trigger, stop) = lin_test::stop::channel();
+            tokio::spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let kinds = [
+                    SignalKind::interrupt(),
+                    SignalKind::terminate(),
+                    SignalKind::hangup(),
+                ];
+                let mut signals = Vec::new();
+                for kind in kinds {
+                    match signal(kind) {
+                        Ok(s) => signals.push(s),
+                        Err(e) => eprintln!("lin_test: cannot handle signal {kind:?}: {e}"),
+                    }
+                }
+                let mut first = true;
+                loop {
+                    if !any_signal(&mut signals).await {
+                        return;
+                    }
+                    if first {
+                        eprintln!(
+                            "\nlin_test: interrupted: healing faults, stopping the cluster and \
+                             writing the history (again to abort at once)"
+                        );
+                        trigger.trigger();
+                        first = false;
+                    } else {
+                        eprintln!("\nlin_test: aborting: killing the replicas, removing the rules");
+                        lin_test::cleanup::emergency();
+                        std::process::exit(EXIT_INTERRUPTED.into());
+                    }
+                }
+            });
+            lin_test::run(config, stop).await
+        });
+        // Replicas and rules were released by their owners; this catches anything left over.
+        lin_test::cleanup::emergency();
+        drop(runtime);
+        let outcome = outcome?;
+        if outcome.interrupted {
+            return Ok(EXIT_INTERRUPTED);
+        }
+        Ok(match outcome.overall {
+            Overall::Linearizable { .. } => EXIT_LINEARIZABLE,
+            Overall::NotLinearizable { .. } => EXIT_NOT_LINEARIZABLE,
+            Overall::Unknown { .. } => EXIT_UNKNOWN_OR_ERROR,
+        })
+    }
+}
+
+/// Waits for the first of `signals`; false if none can fire.
+async fn any_signal(signals: &mut [tokio::signal::unix::Signal]) -> bool {
+    if signals.is_empty() {
+        return false;
+    }
+    std::future::poll_fn(|cx| {
+        for signal in signals.iter_mut() {
+            if let std::task::Poll::Ready(received) = signal.poll_recv(cx) {
+                return std::task::Poll::Ready(received.is_some());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Arguments of `lin_test check`.
@@ -88,8 +375,11 @@ impl CheckArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Check(args) => args.run(),
+    let result = match cli.command {
+        Some(Command::Check(args)) => args.run(),
+        Some(Command::Serve(args)) => return serve::main(args),
+        Some(Command::Run(args)) => args.run(),
+        None => cli.run.run(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -97,5 +387,17 @@ fn main() -> ExitCode {
             eprintln!("Error: {e:#}");
             ExitCode::from(EXIT_UNKNOWN_OR_ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }

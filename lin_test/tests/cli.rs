@@ -71,3 +71,49 @@ fn a_missing_file_and_a_bad_timeout_exit_2() {
     let output = check("timeout", GOOD, &["--timeout", "0"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+#[test]
+fn running_without_a_subcommand_takes_the_run_options() {
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0), "{help:?}");
+    let text = stdout(&help);
+    for option in [
+        "--nodes",
+        "--nemesis",
+        "--nemesis-interval",
+        "--out",
+        "check",
+    ] {
+        assert!(text.contains(option), "--help lacks {option}:\n{text}");
+    }
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("serve ")),
+        "the replica mode is hidden:\n{text}"
+    );
+    let run_help = run(&["run", "--help"]);
+    assert!(stdout(&run_help).contains("--time-limit"), "{run_help:?}");
+}
+
+#[test]
+fn bad_run_options_exit_2_before_starting_anything() {
+    let out = std::env::temp_dir().join(format!("lin_test_cli_{}_never", std::process::id()));
+    let out = out.to_str().expect("utf-8 temp path");
+    for (args, message) in [
+        (vec!["--nemesis", "kill,flood"], "unknown nemesis 'flood'"),
+        (
+            vec!["run", "--nodes", "0"],
+            "--nodes must be between 1 and 9",
+        ),
+        (vec!["--mix", "read=0"], "at least one positive weight"),
+        (vec!["--time-limit", "0"], "--time-limit must be a positive"),
+    ] {
+        let output = run(&[&args[..], &["--out", out]].concat());
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    assert!(
+        !std::path::Path::new(out).exists(),
+        "no run directory is made"
+    );
+}

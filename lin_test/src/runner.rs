@@ -1,0 +1,373 @@
+//! One test run, start to finish: cluster up, workload and nemesis, heal, final reads,
+//! cluster down, history written, checked, reported.
+//!
+//! Order matters for cleanliness: the replicas are killed and the network rules removed as
+//! soon as the final reads are done, before the (possibly long) check, and on every early
+//! return the owners ([`Cluster`], [`Network`]) clean up when dropped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::checker::{check_operations, CheckOptions};
+use crate::cluster::{self, AddressPlan, Cluster, ServerCommand};
+use crate::error::{Error, Result};
+use crate::history::pair_operations;
+use crate::nemesis::{Fault, Nemesis, NemesisConfig};
+use crate::network::{NetChoice, NetMode, Network};
+use crate::recorder::Recorder;
+use crate::report::{self, Overall, RunReport};
+use crate::stop::Stop;
+use crate::workload::{Mix, Workload, WorkloadConfig};
+
+/// How long a fresh cluster may take to elect a leader and connect every link.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often progress is printed during the workload.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// Lines of each replica log shown when the cluster does not come up.
+const LOG_TAIL_LINES: usize = 8;
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Number of replicas.
+    pub nodes: usize,
+    /// Number of logical clients.
+    pub clients: usize,
+    /// Number of keys.
+    pub keys: usize,
+    /// How long the workload and the nemesis run.
+    pub time_limit: Duration,
+    /// Target operations per second (0: unthrottled).
+    pub rate: f64,
+    /// Operation mix.
+    pub mix: Mix,
+    /// Faults the nemesis takes turns with.
+    pub faults: Vec<Fault>,
+    /// Length of each healthy and fault window.
+    pub nemesis_interval: Duration,
+    /// Delay of the latency fault.
+    pub latency: Duration,
+    /// Network backend.
+    pub net: NetChoice,
+    /// The run directory.
+    pub out: PathBuf,
+    /// How to start a replica.
+    pub server: ServerCommand,
+    /// How long a client waits for a reply (a bit more than the servers' request timeout).
+    pub op_timeout: Duration,
+    /// Checker timeout per key.
+    pub check_timeout: Duration,
+    /// How long the healed cluster may take to recover before the final reads.
+    pub recovery_timeout: Duration,
+    /// Seed of the workload's and the nemesis' random choices.
+    pub seed: u64,
+    /// Keep the replicas' data directories (printed) instead of deleting them.
+    pub keep_data: bool,
+}
+
+/// What a run concluded.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The verdict over all keys.
+    pub overall: Overall,
+    /// The run directory.
+    pub out: PathBuf,
+    /// The network backend used.
+    pub network: NetMode,
+    /// The summary text (also in `summary.txt`).
+    pub summary: String,
+    /// True if the run was stopped early (Ctrl-C): no final reads.
+    pub interrupted: bool,
+}
+
+/// Aborts the run's background tasks if the run returns early, so that they release the
+/// cluster and the network (whose owners clean up when the last handle drops).
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+fn harness(message: impl Into<String>) -> Error {
+    Error::Harness(message.into())
+}
+
+/// The last lines of a replica log, for error messages.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n    ")
+}
+
+/// Runs one test and writes its run directory.
+///
+/// # Errors
+/// [`Error::Harness`] if the cluster cannot be set up or never becomes healthy, [`Error::Io`]
+/// if the run directory cannot be written. Everything started is cleaned up either way.
+pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
+    let out = config.out.clone();
+    std::fs::create_dir_all(&out).map_err(|source| Error::Io {
+        path: out.clone(),
+        source,
+    })?;
+    let log_dir = out.join("logs");
+    let nemesis_log_path = out.join("nemesis.log");
+    let nemesis_log = std::fs::File::create(&nemesis_log_path).map_err(|source| Error::Io {
+        path: nemesis_log_path.clone(),
+        source,
+    })?;
+    let fault_names: Vec<&str> = config.faults.iter().map(|f| f.name()).collect();
+    let title = format!(
+        "lin_test run: {} replicas, {} clients, {} keys, {:.0} s, rate {}/s, mix {}, nemesis [{}] every {:.1} s",
+        config.nodes,
+        config.clients,
+        config.keys,
+        config.time_limit.as_secs_f64(),
+        config.rate,
+        config.mix,
+        fault_names.join(","),
+        config.nemesis_interval.as_secs_f64()
+    );
+    println!("{title}");
+    println!("run directory: {}", out.display());
+
+    let plan = AddressPlan::new(config.nodes)?;
+    let wants_latency = config.faults.contains(&Fault::Latency);
+    let network = Network::start(&plan, config.net, wants_latency).await?;
+    let mut notes = vec![format!(
+        "network faults: {} ({}); replicas on {}",
+        network.mode(),
+        network.notes().join("; "),
+        plan.block()
+    )];
+    let mode = network.mode();
+    let partitions = config.faults.iter().any(|f| f.is_network());
+    if mode == NetMode::Proxy && partitions {
+        println!(
+            "NOTE: partitions are injected with the tester's link proxy, not iptables ({})",
+            network.notes().join("; ")
+        );
+    }
+    notes.push(format!("servers: {}", config.server.describe()));
+    notes.push(format!(
+        "seed {}; client timeout {} ms; run directory {}",
+        config.seed,
+        config.op_timeout.as_millis(),
+        out.display()
+    ));
+    for note in &notes {
+        println!("  {note}");
+    }
+    let network = Arc::new(Mutex::new(network));
+
+    let data = tempfile::Builder::new()
+        .prefix("lin_test-data-")
+        .tempdir()
+        .map_err(|e| {
+            harness(format!(
+                "cannot create a temp dir for the replicas' data: {e}"
+            ))
+        })?;
+    let cluster = Arc::new(Cluster::start(
+        plan.clone(),
+        config.server.clone(),
+        data.path(),
+        &log_dir,
+    )?);
+    let leader = match cluster::wait_healthy(&plan, STARTUP_TIMEOUT, &mut stop).await {
+        Ok(leader) => leader,
+        Err(problem) => {
+            let mut message = format!("the cluster did not come up: {problem}");
+            for id in plan.ids() {
+                message.push_str(&format!(
+                    "\n  {}:\n    {}",
+                    cluster.log_path(id).display(),
+                    log_tail(&cluster.log_path(id))
+                ));
+            }
+            return Err(harness(message));
+        }
+    };
+    println!(
+        "cluster healthy (leader {leader}); workload for {:.0} s",
+        config.time_limit.as_secs_f64()
+    );
+
+    // The workload and the nemesis.
+    let recorder = Arc::new(Recorder::new());
+    let workload = Arc::new(Workload::new(WorkloadConfig {
+        keys: config.keys,
+        clients: config.clients,
+        rate: config.rate,
+        mix: config.mix,
+        seed: config.seed,
+        op_timeout: config.op_timeout,
+    }));
+    let until = Instant::now() + config.time_limit;
+    let mut tasks = AbortOnDrop(Vec::new());
+    let mut clients = Vec::new();
+    for c in 0..config.clients {
+        let node = (c % config.nodes) as u64 + 1;
+        let worker = workload.worker(c, plan.client_addr(node));
+        let (workload, recorder, stop) = (workload.clone(), recorder.clone(), stop.clone());
+        let client =
+            tokio::spawn(async move { workload.run(worker, &recorder, until, stop).await });
+        tasks.0.push(client.abort_handle());
+        clients.push(client);
+    }
+    let mut nemesis = Nemesis::new(
+        NemesisConfig {
+            faults: config.faults.clone(),
+            interval: config.nemesis_interval,
+            latency: config.latency,
+            seed: config.seed,
+        },
+        cluster.clone(),
+        network.clone(),
+        recorder.clone(),
+        Some(nemesis_log),
+    );
+    let nemesis_task = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            nemesis.run(until, stop).await;
+            nemesis
+        }
+    });
+    tasks.0.push(nemesis_task.abort_handle());
+    let progress = tokio::spawn({
+        let (recorder, mut stop) = (recorder.clone(), stop.clone());
+        async move {
+            let started = Instant::now();
+            while stop.sleep(PROGRESS_EVERY).await && Instant::now() < until {
+                println!(
+                    "progress {:>6.1} s  {} events",
+                    started.elapsed().as_secs_f64(),
+                    recorder.len()
+                );
+            }
+        }
+    });
+    let mut workers = Vec::new();
+    for client in clients {
+        workers.push(
+            client
+                .await
+                .map_err(|e| harness(format!("a client task failed: {e}")))?,
+        );
+    }
+    let mut nemesis = nemesis_task
+        .await
+        .map_err(|e| harness(format!("the nemesis task failed: {e}")))?;
+    progress.abort();
+    drop(tasks);
+    let workload_end = recorder.now_ns();
+
+    // Heal everything, let the cluster recover, read every key everywhere.
+    nemesis.heal_all().await;
+    let interrupted = stop.is_stopped();
+    let mut final_start = None;
+    if !interrupted {
+        match cluster::wait_healthy(&plan, config.recovery_timeout, &mut stop).await {
+            Ok(leader) => println!("healed; cluster healthy again (leader {leader}); final reads"),
+            Err(problem) => {
+                let text = format!(
+                    "cluster still unhealthy after healing ({problem}); final reads anyway"
+                );
+                println!("WARNING: {text}");
+                nemesis.note(&text);
+            }
+        }
+        final_start = Some(recorder.now_ns());
+        recorder.nemesis("final-reads", "every client reads every key");
+        let mut readers = Vec::new();
+        for worker in workers {
+            let (workload, recorder, stop) = (workload.clone(), recorder.clone(), stop.clone());
+            readers.push(tokio::spawn(async move {
+                workload.final_reads(worker, &recorder, stop).await
+            }));
+        }
+        for reader in readers {
+            reader
+                .await
+                .map_err(|e| harness(format!("a final-read task failed: {e}")))?;
+        }
+    }
+    let end = recorder.now_ns();
+
+    // Down with the cluster and the rules before the check.
+    cluster.stop_all();
+    let faults = nemesis.records().to_vec();
+    drop(nemesis);
+    drop(cluster);
+    if let Ok(network) = Arc::try_unwrap(network) {
+        drop(network.into_inner());
+    }
+    if config.keep_data {
+        let kept = data.keep();
+        notes.push(format!("replica data kept in {}", kept.display()));
+    } else {
+        drop(data);
+    }
+
+    let entries = recorder.entries();
+    report::write_history(&out, &entries)?;
+    let ops = pair_operations(&report::client_events(&entries))?;
+    println!(
+        "checking {} operations on {} keys...",
+        ops.len(),
+        report::keys(&entries).len()
+    );
+    let check_started = std::time::Instant::now();
+    let options = CheckOptions {
+        timeout: Some(config.check_timeout),
+        ..CheckOptions::default()
+    };
+    let checked_ops = ops.clone();
+    let reports = tokio::task::spawn_blocking(move || check_operations(&checked_ops, &options))
+        .await
+        .map_err(|e| harness(format!("the checker failed: {e}")))?;
+    notes.push(format!(
+        "workload {:.1} s, recovery and final reads {:.1} s, check {:.2} s",
+        report::secs(workload_end),
+        report::secs(end - workload_end),
+        check_started.elapsed().as_secs_f64()
+    ));
+    if interrupted {
+        notes.push("INTERRUPTED: stopped early, no final reads".into());
+    }
+    let overall = Overall::from_reports(&reports);
+    let run_report = RunReport {
+        title,
+        notes: &notes,
+        entries: &entries,
+        ops: &ops,
+        faults: &faults,
+        phases: report::phases(&faults, workload_end, final_start, end),
+        reports: &reports,
+        overall: overall.clone(),
+        clients: config.clients,
+        nodes: config.nodes,
+    };
+    let summary = report::write_report(&out, &run_report)?;
+    println!("\n{summary}");
+    println!(
+        "history, summary and timelines: {}/index.html",
+        out.display()
+    );
+    Ok(RunOutcome {
+        overall,
+        out,
+        network: mode,
+        summary,
+        interrupted,
+    })
+}
