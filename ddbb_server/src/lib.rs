@@ -13,6 +13,7 @@
 //! Caveat: storage is in memory in this version; a replica that restarts comes back empty
 //! and must not reuse its id (see the README).
 
+pub mod cli;
 pub mod config;
 pub mod entry;
 pub mod error;

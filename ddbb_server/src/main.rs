@@ -1,143 +1,22 @@
 //! `ddbb_server`: runs one DDBB replica.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use ddbb_server::ServerConfig;
-use tracing_subscriber::EnvFilter;
+use ddbb_server::cli::ServerArgs;
 
 /// One replica of a DDBB cluster.
 ///
 /// Example (three terminals, ids 1, 2, 3):
 ///   ddbb_server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
-///               --client-addr 127.0.0.1:6001
+///               --client-addr 127.0.0.1:6001 --data-dir /var/lib/ddbb/1
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
-struct Args {
-    /// This replica's id (1..=N).
-    #[arg(long)]
-    id: u64,
-    /// Every replica's peer address, this one's included: ID=IP:PORT,...
-    #[arg(long)]
-    peers: String,
-    /// Address for clients (RESP2, e.g. redis-cli).
-    #[arg(long)]
-    client_addr: SocketAddr,
-    /// Data directory for the WAL and snapshots (created if missing). Without it the log is
-    /// kept in memory and nothing survives a restart.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Make the WAL durable with fdatasync before any reply or message leaves. `--fsync=false`
-    /// is for benchmarks only: acknowledged writes can be lost on power failure.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    fsync: bool,
-    /// Snapshot the state machine and compact the WAL every this many applied writes (a log
-    /// entry without writes, such as a read barrier, counts as one; 0: never).
-    #[arg(long, default_value_t = 10_000)]
-    snapshot_every: usize,
-    /// Start on an empty data dir even though peers remember this replica id as a member
-    /// (after its disk was lost). Unsafe unless every other replica is up: see the README.
-    #[arg(long)]
-    join: bool,
-    /// Cluster id; peers with another id are refused.
-    #[arg(long, default_value_t = 1)]
-    cluster_id: u32,
-    /// Milliseconds per logical tick.
-    #[arg(long, default_value_t = 10)]
-    tick_ms: u64,
-    /// Ticks per election round (the leader is suspected after one silent round).
-    #[arg(long, default_value_t = 10)]
-    election_ticks: u64,
-    /// Ticks before OmniPaxos resends a lost Prepare or Promise.
-    #[arg(long, default_value_t = 20)]
-    resend_ticks: u64,
-    /// Ticks before a write or read barrier that was not committed is proposed again.
-    #[arg(long, default_value_t = 50)]
-    repropose_ticks: u64,
-    /// Milliseconds a client request may wait before `-ERR timeout`.
-    #[arg(long, default_value_t = 5000)]
-    request_timeout_ms: u64,
-    /// Largest key or value in bytes.
-    #[arg(long, default_value_t = 1024 * 1024)]
-    max_value_bytes: usize,
-    /// Largest client frame in bytes (a larger one closes the connection).
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    max_client_frame_bytes: usize,
-    /// Largest peer frame in bytes.
-    #[arg(long, default_value_t = 512 * 1024 * 1024)]
-    max_peer_frame_bytes: usize,
-    /// Most client connections at once.
-    #[arg(long, default_value_t = 10_000)]
-    max_connections: usize,
-    /// UNSAFE, for tests of the linearizability checker only: answer linearizable reads from
-    /// local state without a read barrier.
-    #[arg(long, hide = true)]
-    unsafe_local_reads: bool,
-}
-
-impl Args {
-    fn into_config(self) -> Result<ServerConfig, ddbb_server::Error> {
-        let peers = ServerConfig::parse_peers(&self.peers)?;
-        let mut c = ServerConfig::new(self.id, peers, self.client_addr);
-        c.data_dir = self.data_dir;
-        c.fsync = self.fsync;
-        c.snapshot_every = self.snapshot_every;
-        c.join = self.join;
-        c.cluster_id = self.cluster_id;
-        c.tick = Duration::from_millis(self.tick_ms);
-        c.election_ticks = self.election_ticks;
-        c.resend_ticks = self.resend_ticks;
-        c.repropose_ticks = self.repropose_ticks;
-        c.request_timeout = Duration::from_millis(self.request_timeout_ms);
-        c.max_value_bytes = self.max_value_bytes;
-        c.max_client_frame_bytes = self.max_client_frame_bytes;
-        c.max_peer_frame_bytes = self.max_peer_frame_bytes;
-        c.max_connections = self.max_connections;
-        c.unsafe_local_reads = self.unsafe_local_reads;
-        Ok(c)
-    }
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
-    let config = args.into_config()?;
-    if let Some(dir) = &config.data_dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut server = ddbb_server::start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = server.wait() => return Ok(result?),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
-    server.shutdown().await?;
-    Ok(())
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    ddbb_server::cli::run(Cli::parse().server)
 }

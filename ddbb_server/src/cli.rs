@@ -1,0 +1,144 @@
+//! The `ddbb_server` command line: flags, and running one replica until it stops.
+//!
+//! Kept in the library so that tools embedding a replica (`lin_test serve`, `ddbb-bench`) take
+//! exactly the same flags as the binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+
+use crate::ServerConfig;
+
+/// The flags of one replica.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// This replica's id (1..=N).
+    #[arg(long)]
+    pub id: u64,
+    /// Every replica's peer address, this one's included: ID=IP:PORT,...
+    #[arg(long)]
+    pub peers: String,
+    /// Address for clients (RESP2, e.g. redis-cli).
+    #[arg(long)]
+    pub client_addr: SocketAddr,
+    /// Data directory for the WAL and snapshots (created if missing). Without it the log is
+    /// kept in memory and nothing survives a restart.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Make the WAL durable with fdatasync before any reply or message leaves. `--fsync=false`
+    /// is for benchmarks only: acknowledged writes can be lost on power failure.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub fsync: bool,
+    /// Snapshot the state machine and compact the WAL every this many applied writes (a log
+    /// entry without writes, such as a read barrier, counts as one; 0: never).
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: usize,
+    /// Start on an empty data dir even though peers remember this replica id as a member
+    /// (after its disk was lost). Unsafe unless every other replica is up: see the README.
+    #[arg(long)]
+    pub join: bool,
+    /// Cluster id; peers with another id are refused.
+    #[arg(long, default_value_t = 1)]
+    pub cluster_id: u32,
+    /// Milliseconds per logical tick.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Ticks per election round (the leader is suspected after one silent round).
+    #[arg(long, default_value_t = 10)]
+    pub election_ticks: u64,
+    /// Ticks before OmniPaxos resends a lost Prepare or Promise.
+    #[arg(long, default_value_t = 20)]
+    pub resend_ticks: u64,
+    /// Ticks before a write or read barrier that was not committed is proposed again.
+    #[arg(long, default_value_t = 50)]
+    pub repropose_ticks: u64,
+    /// Milliseconds a client request may wait before `-ERR timeout`.
+    #[arg(long, default_value_t = 5000)]
+    pub request_timeout_ms: u64,
+    /// Largest key or value in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_value_bytes: usize,
+    /// Largest client frame in bytes (a larger one closes the connection).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub max_client_frame_bytes: usize,
+    /// Largest peer frame in bytes.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub max_peer_frame_bytes: usize,
+    /// Most client connections at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// UNSAFE, for tests of the linearizability checker only: answer linearizable reads from
+    /// local state without a read barrier.
+    #[arg(long, hide = true)]
+    pub unsafe_local_reads: bool,
+}
+
+impl ServerArgs {
+    /// The replica configuration these flags describe.
+    pub fn into_config(self) -> crate::Result<ServerConfig> {
+        let peers = ServerConfig::parse_peers(&self.peers)?;
+        let mut c = ServerConfig::new(self.id, peers, self.client_addr);
+        c.data_dir = self.data_dir;
+        c.fsync = self.fsync;
+        c.snapshot_every = self.snapshot_every;
+        c.join = self.join;
+        c.cluster_id = self.cluster_id;
+        c.tick = Duration::from_millis(self.tick_ms);
+        c.election_ticks = self.election_ticks;
+        c.resend_ticks = self.resend_ticks;
+        c.repropose_ticks = self.repropose_ticks;
+        c.request_timeout = Duration::from_millis(self.request_timeout_ms);
+        c.max_value_bytes = self.max_value_bytes;
+        c.max_client_frame_bytes = self.max_client_frame_bytes;
+        c.max_peer_frame_bytes = self.max_peer_frame_bytes;
+        c.max_connections = self.max_connections;
+        c.unsafe_local_reads = self.unsafe_local_reads;
+        Ok(c)
+    }
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    if let Some(dir) = &config.data_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut server = crate::start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = server.wait() => return Ok(result?),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+    server.shutdown().await?;
+    Ok(())
+}
+
+/// Runs one replica until it fails or gets SIGINT/SIGTERM; logs go to stderr (`RUST_LOG`).
+/// Returns the process exit code; errors are printed as `Error: ...`.
+pub fn run(args: ServerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
