@@ -542,11 +542,17 @@ impl<S: Storage<LogEntry>> Replica<S> {
             return;
         }
         let applied = self.state.applied_index();
+        let started = std::time::Instant::now();
         match self.paxos.snapshot(Some(applied), true) {
             Ok(()) => {
                 self.since_snapshot = 0;
                 self.snapshot_index = applied;
-                debug!(index = applied, "snapshot taken, log compacted");
+                info!(
+                    index = applied,
+                    keys = self.state.len(),
+                    millis = started.elapsed().as_millis() as u64,
+                    "snapshot taken, log compacted"
+                );
             }
             Err(e) => debug!(error = ?e, "snapshot not taken"),
         }

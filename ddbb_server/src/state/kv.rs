@@ -73,6 +73,14 @@ impl KvState {
         outcomes
     }
 
+    /// Applies a whole entry when nobody waits for its outcomes (snapshot folding, replay).
+    pub fn apply_silently(&mut self, index: LogIndex, entry: &LogEntry) {
+        for command in &entry.commands {
+            self.apply_command(index, command);
+        }
+        self.finish_entry(index, entry);
+    }
+
     /// Applies one command of the entry at `index` (unless it is a duplicate); the caller
     /// applies all of them in order, then calls [`KvState::finish_entry`].
     pub fn apply_command(&mut self, index: LogIndex, command: &WriteCommand) -> Outcome {

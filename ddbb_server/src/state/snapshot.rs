@@ -42,7 +42,7 @@ impl KvSnapshot {
         let mut state = self.base.clone().unwrap_or_default();
         for entry in &self.tail {
             let index = state.applied_index();
-            state.apply(index, entry);
+            state.apply_silently(index, entry);
         }
         state
     }
@@ -51,7 +51,7 @@ impl KvSnapshot {
         let mut state = self.base.take().unwrap_or_default();
         for entry in self.tail.drain(..) {
             let index = state.applied_index();
-            state.apply(index, &entry);
+            state.apply_silently(index, &entry);
         }
         self.base = Some(state);
     }

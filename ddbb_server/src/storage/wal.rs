@@ -267,6 +267,7 @@ impl<T: WalEntry> Wal<T> {
     /// `Encode` leaves everything unchanged; an I/O error poisons the WAL.
     pub fn checkpoint(&mut self) -> Result<CheckpointStats, WalError> {
         self.check_poison()?;
+        let started = std::time::Instant::now();
         // The old segments must still hold everything in case the checkpoint fails midway.
         self.flush_pending()?;
         let seq = self.next_seq;
@@ -321,7 +322,13 @@ impl<T: WalEntry> Wal<T> {
             }
         }
         drop(old_active);
-        tracing::debug!(seq, bytes = buf.len(), removed, "WAL checkpoint written");
+        tracing::debug!(
+            seq,
+            bytes = buf.len(),
+            removed,
+            millis = started.elapsed().as_millis() as u64,
+            "WAL checkpoint written"
+        );
         Ok(CheckpointStats {
             seq,
             bytes: buf.len() as u64,
