@@ -15,55 +15,42 @@
 //! Proposals (AcceptDecide, ProposalForward) go out before it, so leader and followers write
 //! to disk in parallel. There is no sleep-polling: between passes the task waits on its channels.
 //!
-//! Writes are matched to their waiting clients by request id, not by log position, so a
-//! write forwarded to a leader that died (omnipaxos issue #136) is simply proposed again after
-//! `repropose_ticks`; the state machine's session table keeps that exactly-once.
+//! Writes are matched to their waiting clients by request id, not by log position
+//! ([`writes`]); linearizable reads wait for read barriers ([`reads`]).
 
+mod reads;
 mod request;
+mod writes;
 
 pub use request::{Query, ReplyShape, Request};
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ddbb_libs::{Consistency, Frame, NodeId, RequestId, StatusReply};
+use ddbb_libs::{Consistency, NodeId, StatusReply};
 use omnipaxos::messages::sequence_paxos::{PaxosMessage, PaxosMsg};
 use omnipaxos::storage::Storage;
 use omnipaxos::util::LogEntry as PaxosEntry;
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, info, warn};
 
 use crate::config::ServerConfig;
-use crate::entry::{LogEntry, ReadBarrier, WriteCommand};
+use crate::entry::{LogEntry, WriteCommand};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
 use crate::state::KvState;
 use crate::storage::StorageControl;
 use crate::transport::{PeerEvent, PeerMessage, Transport};
+use reads::PendingReads;
+use writes::PendingWrites;
 
 /// Most events taken from one channel in one pass, so a flood on one side cannot starve the
 /// other or delay the end-of-pass work without bound.
 const MAX_DRAIN: usize = 4096;
 /// Largest cluster the pass bookkeeping is sized for (DDBB runs 3 or 5 replicas).
 const MAX_REPLICAS: usize = 15;
-
-/// A write proposed by this replica and not yet applied.
-struct PendingWrite {
-    command: WriteCommand,
-    waiters: Vec<(ReplyShape, oneshot::Sender<Frame>)>,
-    /// Tick of the latest proposal; re-proposed when it gets old.
-    proposed_at: u64,
-}
-
-/// A linearizable read waiting for its barrier.
-struct PendingRead {
-    barrier: u64,
-    query: Query,
-    reply: oneshot::Sender<Frame>,
-}
 
 /// Holds a replica that started on an empty data dir back from consensus until enough peers
 /// said hello to know that none remembers it as a member (see `transport::Members`).
@@ -94,24 +81,10 @@ pub struct Replica<S: Storage<LogEntry>> {
     /// Log index covered by the latest snapshot this replica holds.
     snapshot_index: usize,
 
-    /// This replica's own request session, for writes that came without a `REQID`.
-    session: u64,
-    next_seq: u64,
-    /// Own-session seqs not yet applied or abandoned; the lowest is the session floor.
-    own_unresolved: BTreeSet<u64>,
-    pending: HashMap<RequestId, PendingWrite>,
-    /// `(tick proposed, id)` in proposal order, to find writes to propose again.
-    retry_queue: VecDeque<(u64, RequestId)>,
+    writes: PendingWrites,
+    reads: PendingReads,
     /// Writes to propose at the end of this pass.
     batch: Vec<WriteCommand>,
-
-    reads: VecDeque<PendingRead>,
-    next_barrier: u64,
-    /// Barriers for this pass's entry, positioned among `batch`.
-    barrier_marks: Vec<ReadBarrier>,
-    /// Add a barrier at the end of this pass's entry (to retry waiting reads).
-    barrier_wanted: bool,
-    last_barrier_tick: u64,
     join_guard: Option<JoinGuard>,
 }
 
@@ -166,17 +139,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
             snapshot_every: config.snapshot_every,
             since_snapshot: 0,
             snapshot_index: 0,
-            session: new_session_id(config.id),
-            next_seq: 1,
-            own_unresolved: BTreeSet::new(),
-            pending: HashMap::new(),
-            retry_queue: VecDeque::new(),
+            writes: PendingWrites::new(config.id),
+            reads: PendingReads::default(),
             batch: Vec::new(),
-            reads: VecDeque::new(),
-            next_barrier: 1,
-            barrier_marks: Vec::new(),
-            barrier_wanted: false,
-            last_barrier_tick: 0,
             join_guard: (empty_data_dir && !config.join).then(|| JoinGuard {
                 heard: BTreeSet::new(),
                 needed: config.peers.len() / 2,
@@ -282,12 +247,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
         for peer in self.transport.healed_links() {
             self.paxos.reconnected(peer);
         }
-        self.retry_stale_writes();
-        if !self.reads.is_empty() && self.now >= self.last_barrier_tick + self.repropose_ticks {
-            // The barrier may have been forwarded to a dead leader: propose a new one; it
-            // covers every read waiting on an older one.
-            self.barrier_wanted = true;
-        }
+        let again = self.writes.stale(self.now, self.repropose_ticks);
+        self.batch.extend(again);
+        self.reads
+            .retry_if_stale(self.now, self.repropose_ticks, false);
     }
 
     fn on_peer_event(&mut self, event: PeerEvent) -> Result<()> {
@@ -333,35 +296,18 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 shape,
                 reply,
             } => {
-                let id = id.unwrap_or_else(|| {
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    self.own_unresolved.insert(seq);
-                    RequestId {
-                        client: self.session,
-                        seq,
-                    }
-                });
-                if let Some(p) = self.pending.get_mut(&id) {
-                    // A retry of a write still in flight: wait for the same outcome.
-                    p.waiters.push((shape, reply));
+                let id = self.writes.id_for(id);
+                // A retry of a write still in flight waits for the same outcome.
+                let Some((shape, reply)) = self.writes.join(id, (shape, reply)) else {
                     return;
-                }
+                };
                 if let Some(outcome) = self.state.duplicate(id) {
                     let _ = reply.send(shape.render(&outcome));
                     return;
                 }
                 let command = WriteCommand { id, op };
                 self.batch.push(command.clone());
-                self.pending.insert(
-                    id,
-                    PendingWrite {
-                        command,
-                        waiters: vec![(shape, reply)],
-                        proposed_at: self.now,
-                    },
-                );
-                self.retry_queue.push_back((self.now, id));
+                self.writes.insert(command, (shape, reply), self.now);
             }
             Request::Read {
                 query,
@@ -371,12 +317,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 if consistency == Consistency::Serializable || self.unsafe_local_reads {
                     let _ = reply.send(query.run(&self.state));
                 } else {
-                    let barrier = self.barrier_here();
-                    self.reads.push_back(PendingRead {
-                        barrier,
-                        query,
-                        reply,
-                    });
+                    self.reads.push(query, reply, self.batch.len());
                 }
             }
             Request::Status { reply } => {
@@ -385,81 +326,21 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
     }
 
-    /// The number of a barrier at the current end of this pass's batch (new if needed).
-    fn barrier_here(&mut self) -> u64 {
-        let after = self.batch.len() as u32;
-        match self.barrier_marks.last() {
-            Some(mark) if mark.after == after => mark.number,
-            _ => {
-                let number = self.next_barrier;
-                self.next_barrier += 1;
-                self.barrier_marks.push(ReadBarrier { after, number });
-                number
-            }
-        }
-    }
-
     /// Proposes the writes and read barriers of this pass, as one entry.
     fn propose(&mut self) {
-        if std::mem::take(&mut self.barrier_wanted) {
-            self.barrier_here();
-        }
-        if self.batch.is_empty() && self.barrier_marks.is_empty() {
+        let barriers = self.reads.take_marks(self.batch.len(), self.now);
+        if self.batch.is_empty() && barriers.is_empty() {
             return;
         }
-        if !self.barrier_marks.is_empty() {
-            self.last_barrier_tick = self.now;
-        }
-        let floor = self
-            .own_unresolved
-            .first()
-            .copied()
-            .unwrap_or(self.next_seq);
         let entry = LogEntry {
             origin: self.id,
             commands: std::mem::take(&mut self.batch),
-            barriers: std::mem::take(&mut self.barrier_marks),
-            session_floor: Some(RequestId {
-                client: self.session,
-                seq: floor,
-            }),
+            barriers,
+            session_floor: Some(self.writes.floor()),
         };
         if let Err(e) = self.paxos.append(entry) {
             // Only after a reconfiguration StopSign, which DDBB never proposes.
             warn!(error = ?e, "append refused");
-        }
-    }
-
-    /// Proposes again every write whose last proposal is older than `repropose_ticks`,
-    /// and forgets writes nobody waits for any more.
-    fn retry_stale_writes(&mut self) {
-        while let Some(&(at, id)) = self.retry_queue.front() {
-            if self.now < at + self.repropose_ticks {
-                break;
-            }
-            self.retry_queue.pop_front();
-            let Some(p) = self.pending.get_mut(&id) else {
-                continue;
-            };
-            if p.proposed_at != at {
-                continue; // a newer proposal is queued further back
-            }
-            p.waiters.retain(|(_, tx)| !tx.is_closed());
-            if p.waiters.is_empty() {
-                self.pending.remove(&id);
-                self.resolve_own(id);
-                continue;
-            }
-            debug!(?id, "write not applied in time; proposing it again");
-            self.batch.push(p.command.clone());
-            p.proposed_at = self.now;
-            self.retry_queue.push_back((self.now, id));
-        }
-    }
-
-    fn resolve_own(&mut self, id: RequestId) {
-        if id.client == self.session {
-            self.own_unresolved.remove(&id.seq);
         }
     }
 
@@ -512,22 +393,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.snapshot_index = self.snapshot_index.max(index);
         // Writes and barriers inside the snapshot were applied without us seeing them: answer
         // the writes from the session table now, and cover the reads with a fresh barrier.
-        let done: Vec<(RequestId, crate::state::Outcome)> = self
-            .pending
-            .keys()
-            .filter_map(|id| self.state.duplicate(*id).map(|o| (*id, o)))
-            .collect();
-        for (id, outcome) in done {
-            if let Some(p) = self.pending.remove(&id) {
-                for (shape, tx) in p.waiters {
-                    let _ = tx.send(shape.render(&outcome));
-                }
-            }
-            self.resolve_own(id);
-        }
-        if !self.reads.is_empty() {
-            self.barrier_wanted = true;
-        }
+        self.writes.complete_from(&self.state);
+        self.reads
+            .retry_if_stale(self.now, self.repropose_ticks, true);
         Ok(())
     }
 
@@ -565,31 +433,16 @@ impl<S: Storage<LogEntry>> Replica<S> {
         for (i, command) in entry.commands.iter().enumerate() {
             while let Some(b) = barriers.next_if(|b| b.after as usize <= i) {
                 if mine {
-                    self.answer_reads(b.number);
+                    self.reads.answer_up_to(b.number, &self.state);
                 }
             }
             let outcome = self.state.apply_command(index, command);
-            if let Some(p) = self.pending.remove(&command.id) {
-                for (shape, tx) in p.waiters {
-                    let _ = tx.send(shape.render(&outcome));
-                }
-                self.resolve_own(command.id);
-            }
+            self.writes.complete(command.id, &outcome);
         }
         self.state.finish_entry(index, entry);
         for b in barriers {
             if mine {
-                self.answer_reads(b.number);
-            }
-        }
-    }
-
-    /// Answers every read waiting on barrier `number` or an older one. Any write acknowledged
-    /// before those reads arrived precedes the barrier in the log, so it is visible now.
-    fn answer_reads(&mut self, number: u64) {
-        while self.reads.front().is_some_and(|r| r.barrier <= number) {
-            if let Some(read) = self.reads.pop_front() {
-                let _ = read.reply.send(read.query.run(&self.state));
+                self.reads.answer_up_to(b.number, &self.state);
             }
         }
     }
@@ -618,7 +471,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             wal_bytes: storage.disk_bytes,
             fsyncs: storage.fsyncs,
             snapshot_index: self.snapshot_index,
-            pending_writes: self.pending.len() as u64,
+            pending_writes: self.writes.len() as u64,
             pending_reads: self.reads.len() as u64,
         }
     }
@@ -633,14 +486,4 @@ fn is_proposal(msg: &PeerMessage) -> bool {
             ..
         })
     )
-}
-
-/// A request session id for this replica incarnation: random, with the top bit set so it
-/// cannot be mistaken for a small client-chosen id.
-fn new_session_id(id: NodeId) -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    id.hash(&mut hasher);
-    std::process::id().hash(&mut hasher);
-    std::time::SystemTime::now().hash(&mut hasher);
-    hasher.finish() | (1 << 63)
 }
