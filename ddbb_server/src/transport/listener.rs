@@ -145,8 +145,8 @@ async fn serve(
         if faults.is_cut(from, config.id) {
             continue;
         }
-        // A Sequence Paxos message means the peer has durable state: remember it as a member.
-        if !recorded && matches!(msg, omnipaxos::messages::Message::SequencePaxos(_)) {
+        // The peer takes part in consensus: remember it as a member (see `Members`).
+        if !recorded {
             config.members.record(from);
             recorded = true;
         }

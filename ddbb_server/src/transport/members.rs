@@ -1,10 +1,13 @@
 //! Which peers this replica has seen take part in consensus, kept across restarts.
 //!
 //! This backs the guard against a replica that lost its disk rejoining under its old id: a
-//! replica records a peer once it receives a Sequence Paxos message from it (it sends those
-//! only after making its promise or log durable). When that peer later starts on an empty data
-//! dir, every hello from this replica tells it "I know you", and it refuses to start unless the
-//! operator says `--join`.
+//! replica records a peer once it receives any consensus message from it. Leader-election
+//! heartbeats go between every pair of replicas, so every peer that was up with it remembers it
+//! (Sequence Paxos messages alone would not do: followers never send those to each other).
+//! A replica that takes part writes its promise within an election round, so the record errs
+//! only towards caution: a replica that crashed before writing anything needs `--join` too.
+//! When that peer later starts on an empty data dir, every hello from this replica tells it
+//! "I know you", and it refuses to start unless the operator says `--join`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
