@@ -13,14 +13,13 @@
 //!
 //! Client traffic (dialed by the bench, uid 0, no mark) is never dropped. Both chains are
 //! unhooked, flushed and deleted on drop, from the panic hook and on Ctrl-C
-//! ([`crate::cleanup`]); a run killed with SIGKILL leaves them for the next run to remove
+//! (`lin_test::cleanup`); a run killed with SIGKILL leaves them for the next run to remove
 //! ([`remove_stale_chains`]). Changes go through `iptables-restore --noflush`, one atomic batch.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 /// Prefix of every chain this program creates.
 pub const CHAIN_PREFIX: &str = "DDBB_BENCH_";
@@ -59,8 +58,8 @@ impl Firewall {
         let cuts = format!("{CHAIN_PREFIX}{}", std::process::id());
         let marks = format!("{cuts}_M");
         // Registered first: a failure half-way is cleaned up like any other exit.
-        crate::cleanup::register_chain(&cuts);
-        crate::cleanup::register_chain(&marks);
+        lin_test::cleanup::register_chain(&cuts, remove_chain);
+        lin_test::cleanup::register_chain(&marks, remove_chain);
         let firewall = Firewall { cuts, marks };
         let (c, m) = (&firewall.cuts, &firewall.marks);
         // Inserted at the top in this order: OUTPUT runs the marks first, then the cuts.
@@ -121,46 +120,19 @@ impl Drop for Firewall {
 
 /// Feeds one batch to `iptables-restore --noflush` (atomic per table).
 fn restore(batch: &str) -> Result<()> {
-    let mut child = Command::new("iptables-restore")
-        .args(["-w", "--noflush"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot run iptables-restore")?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(batch.as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "iptables-restore failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn iptables(args: &[&str]) -> bool {
-    Command::new("iptables")
-        .arg("-w")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Ok(lin_test::network::restore(batch)?)
 }
 
 /// Unhooks, flushes and deletes `chain` in the filter table; ignores what is already gone.
 pub fn remove_chain(chain: &str) {
+    use lin_test::network::iptables;
     for hook in ["OUTPUT", "INPUT"] {
         // A chain may be jumped to more than once if an earlier removal was interrupted.
         while iptables(&["-D", hook, "-j", chain]) {}
     }
     iptables(&["-F", chain]);
     iptables(&["-X", chain]);
-    crate::cleanup::forget_chain(chain);
+    lin_test::cleanup::forget_chain(chain);
 }
 
 /// Removes chains of bench runs that are no longer running; returns their names.

@@ -24,7 +24,6 @@
 //! their own uids so iptables can tell their connections apart); without it the partition
 //! scenarios are skipped and the report says so.
 
-mod cleanup;
 mod cluster;
 mod compare;
 mod driver;
@@ -80,7 +79,7 @@ fn main() -> ExitCode {
 }
 
 fn run_compare(args: compare::CompareArgs) -> ExitCode {
-    cleanup::install_panic_hook();
+    lin_test::cleanup::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -103,7 +102,7 @@ fn run_compare(args: compare::CompareArgs) -> ExitCode {
         }
         // Leaving the select drops the comparison: clusters are killed, chains removed.
     });
-    cleanup::emergency(); // nothing should be left; this is a no-op then
+    lin_test::cleanup::emergency(); // nothing should be left; this is a no-op then
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(Some(_)) => ExitCode::SUCCESS,

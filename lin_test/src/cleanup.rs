@@ -1,8 +1,9 @@
 //! The last line of defence: what a run owns outside its own memory, for emergency cleanup.
+//! Shared by `lin_test` and `ddbb-bench`.
 //!
-//! Every replica process and every iptables chain a run creates is registered here, and
-//! unregistered when its owner ([`crate::cluster::Cluster`], [`crate::network::Network`])
-//! releases it normally. [`emergency`] releases whatever is still registered; the binary calls
+//! Every server process and every iptables chain a run creates is registered here (a chain
+//! with the function that removes it), and unregistered when its owner (such as
+//! [`crate::cluster::Cluster`] or [`crate::network::Network`]) releases it normally. [`emergency`] releases whatever is still registered; the binary calls
 //! it from its panic hook and on a second Ctrl-C, when the normal unwinding cannot be trusted.
 //!
 //! Replicas are also started with `PR_SET_PDEATHSIG = SIGKILL` (see `cluster::process`), so
@@ -10,13 +11,16 @@
 //! Chains left behind by such a death are removed by the next run (see
 //! [`crate::network::remove_stale_chains`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 /// PIDs of running replica processes.
 static PIDS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
-/// Names of installed iptables chains (in the filter and nat tables).
-static CHAINS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+/// Removes one iptables chain (unhook, flush, delete), ignoring what is already gone.
+pub type ChainRemover = fn(&str);
+
+/// Installed iptables chains, each with the function that removes it.
+static CHAINS: Mutex<BTreeMap<String, ChainRemover>> = Mutex::new(BTreeMap::new());
 
 fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
     // A panic while holding the lock leaves consistent data (plain inserts and removes).
@@ -33,9 +37,9 @@ pub fn forget_pid(pid: u32) {
     lock(&PIDS).remove(&pid);
 }
 
-/// Records an installed chain the run must remove.
-pub fn register_chain(name: &str) {
-    lock(&CHAINS).insert(name.to_string());
+/// Records an installed chain the run must remove, and how to remove it.
+pub fn register_chain(name: &str, remove: ChainRemover) {
+    lock(&CHAINS).insert(name.to_string(), remove);
 }
 
 /// Forgets a chain that was removed.
@@ -58,8 +62,18 @@ pub fn emergency() {
             }
         }
     }
-    let chains: Vec<String> = std::mem::take(&mut *lock(&CHAINS)).into_iter().collect();
-    for chain in chains {
-        crate::network::remove_chain(&chain);
+    let chains: Vec<(String, ChainRemover)> =
+        std::mem::take(&mut *lock(&CHAINS)).into_iter().collect();
+    for (chain, remove) in chains {
+        remove(&chain);
     }
+}
+
+/// Installs a panic hook that runs [`emergency`] before the default report.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        emergency();
+        default(info);
+    }));
 }

@@ -240,11 +240,7 @@ impl RunArgs {
     fn run(&self) -> anyhow::Result<u8> {
         let config = self.config()?;
         // Whatever panics, replicas and iptables chains must not outlive the tester.
-        let default_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            default_hook(info);
-            lin_test::cleanup::emergency();
-        }));
+        lin_test::cleanup::install_panic_hook();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

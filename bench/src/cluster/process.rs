@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 /// Starts `program args` with stdout and stderr to `log`, under `uid` (and the same gid)
 /// when given, in a process group of its own (a terminal's Ctrl-C goes to the bench, which
 /// then stops its servers in order), and with `PR_SET_PDEATHSIG = SIGKILL` so the server
-/// dies if the bench dies. Registers the PID for [`crate::cleanup`].
+/// dies if the bench dies. Registers the PID for `lin_test::cleanup`.
 ///
 /// Must be called from a thread that lives as long as the child (the death signal follows
 /// the thread that forked): the bench starts servers from the main thread only.
@@ -58,7 +58,7 @@ pub fn spawn(
     let child = command
         .spawn()
         .with_context(|| format!("cannot start {}", program.display()))?;
-    crate::cleanup::register_pid(child.id());
+    lin_test::cleanup::register_pid(child.id());
     Ok(child)
 }
 
@@ -66,7 +66,7 @@ pub fn spawn(
 pub fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
-    crate::cleanup::forget_pid(child.id());
+    lin_test::cleanup::forget_pid(child.id());
 }
 
 /// Creates `dir` (and parents) owned by `uid` with mode `mode`.

@@ -50,7 +50,7 @@ impl Iptables {
         let n = CHAINS_MADE.fetch_add(1, Ordering::Relaxed);
         let chain = format!("{CHAIN_PREFIX}{}_{n}", std::process::id());
         // Registered first: a failure half-way is cleaned up like any other exit.
-        crate::cleanup::register_chain(&chain);
+        crate::cleanup::register_chain(&chain, remove_chain);
         let iptables = Iptables {
             chain,
             plan: plan.clone(),
@@ -143,7 +143,8 @@ pub fn restore(batch: &str) -> Result<()> {
     }
 }
 
-fn iptables(args: &[&str]) -> bool {
+/// Runs `iptables -w ARGS`; true when it succeeded. Output is discarded.
+pub fn iptables(args: &[&str]) -> bool {
     Command::new("iptables")
         .arg("-w")
         .args(args)

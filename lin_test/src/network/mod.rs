@@ -28,7 +28,7 @@ use ddbb_libs::NodeId;
 use crate::cluster::AddressPlan;
 use crate::error::{Error, Result};
 
-pub use iptables::{remove_chain, remove_stale_chains, CHAIN_PREFIX};
+pub use iptables::{iptables, remove_chain, remove_stale_chains, restore, CHAIN_PREFIX};
 
 /// Which backend to use, as asked on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
