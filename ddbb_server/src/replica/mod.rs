@@ -16,7 +16,7 @@
 //! to disk in parallel. There is no sleep-polling: between passes the task waits on its channels.
 //!
 //! Writes are matched to their waiting clients by request id, not by log position
-//! ([`writes`]); linearizable reads wait for read barriers ([`reads`]).
+//! (`writes.rs`); linearizable reads wait for read barriers (`reads.rs`).
 
 mod reads;
 mod request;
