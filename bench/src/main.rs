@@ -17,7 +17,7 @@
 //! - [`fault`]: kill-leader and partial-connectivity scenarios with throughput timelines;
 //! - [`report`]: markdown, JSON, CSV and plots;
 //! - [`compare`]: the plan and the orchestration; [`serve`]: the embedded DDBB replica;
-//! - [`cleanup`]: what must be undone however the bench exits.
+//! - `lin_test::cleanup` (shared with lin_test): what must be undone however the bench exits.
 //!
 //! Caveats: servers and clients share the machine, so figures depend on its load (the report
 //! records the load average before and after). Cutting links needs root (members run under
