@@ -133,7 +133,7 @@ async fn ten_thousand_pipelined_requests_are_answered_in_order() {
                 let v: u64 = std::str::from_utf8(value).unwrap().parse().unwrap();
                 let key = (i - 1) % 100;
                 assert!(
-                    v % 3 == 0 && v % 100 == key && v < n,
+                    v.is_multiple_of(3) && v % 100 == key && v < n,
                     "request {i}: {v} is not a value of k{key}"
                 );
                 let previous = last_seen.insert(key, v).unwrap_or(0);

@@ -107,6 +107,24 @@ impl Nodes {
         panic!("condition not reached");
     }
 
+    /// A cluster whose leader decided 10 entries on every node; returns it, the leader and a
+    /// follower.
+    fn with_ten_decided_entries() -> (Nodes, u64, u64) {
+        let mut c = Nodes::new();
+        let leader = c.leader();
+        c.append(leader, 0..10);
+        c.steps_until(|c| (1..=3).all(|p| c.decided(p) >= 10));
+        (c, leader, leader % 3 + 1)
+    }
+
+    /// Appends one put per seq at `pid`.
+    fn append(&mut self, pid: u64, seqs: std::ops::Range<u64>) {
+        let node = &mut self.nodes.get_mut(&pid).expect("running").0;
+        for seq in seqs {
+            node.append(put(seq)).expect("append");
+        }
+    }
+
     fn decided(&self, pid: u64) -> usize {
         self.nodes[&pid].0.get_decided_idx()
     }
@@ -146,28 +164,10 @@ fn put(seq: u64) -> LogEntry {
 
 #[test]
 fn a_follower_caught_up_by_a_delta_snapshot_keeps_its_decided_prefix() {
-    let mut c = Nodes::new();
-    let leader = c.leader();
-    let lagger = leader % 3 + 1;
-    for seq in 0..10 {
-        c.nodes
-            .get_mut(&leader)
-            .unwrap()
-            .0
-            .append(put(seq))
-            .unwrap();
-    }
-    c.steps_until(|c| (1..=3).all(|p| c.decided(p) >= 10));
+    let (mut c, leader, lagger) = Nodes::with_ten_decided_entries();
     // The follower goes down; the leader decides 20 more entries with the third node.
     c.nodes.remove(&lagger);
-    for seq in 10..30 {
-        c.nodes
-            .get_mut(&leader)
-            .unwrap()
-            .0
-            .append(put(seq))
-            .unwrap();
-    }
+    c.append(leader, 10..30);
     c.steps_until(|c| c.decided(leader) >= 30);
     // Back: the leader syncs it with a delta snapshot of entries 10..30.
     c.start(lagger);
@@ -180,27 +180,9 @@ fn a_follower_caught_up_by_a_delta_snapshot_keeps_its_decided_prefix() {
 #[test]
 fn a_follower_with_undecided_entries_caught_up_by_a_delta_gets_the_leaders_state() {
     use omnipaxos::messages::sequence_paxos::{PaxosMessage, PaxosMsg};
-    let mut c = Nodes::new();
-    let leader = c.leader();
-    let lagger = leader % 3 + 1;
-    for seq in 0..10 {
-        c.nodes
-            .get_mut(&leader)
-            .unwrap()
-            .0
-            .append(put(seq))
-            .unwrap();
-    }
-    c.steps_until(|c| (1..=3).all(|p| c.decided(p) >= 10));
+    let (mut c, leader, lagger) = Nodes::with_ten_decided_entries();
     // The lagger accepts 20 more entries but never hears that they were decided.
-    for seq in 10..30 {
-        c.nodes
-            .get_mut(&leader)
-            .unwrap()
-            .0
-            .append(put(seq))
-            .unwrap();
-    }
+    c.append(leader, 10..30);
     let to_lagger_decided = |m: &Message<LogEntry>| {
         m.get_receiver() == lagger
             && matches!(
