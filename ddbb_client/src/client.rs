@@ -93,6 +93,21 @@ pub struct EndpointStatus {
     pub status: Result<StatusReply>,
 }
 
+impl EndpointStatus {
+    /// `endpoint: error; ...` for every endpoint in `all` that did not answer.
+    pub fn failures(all: &[EndpointStatus]) -> String {
+        all.iter()
+            .filter_map(|e| {
+                e.status
+                    .as_ref()
+                    .err()
+                    .map(|err| format!("{}: {err}", e.endpoint))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 struct Endpoint {
     addr: String,
     /// The live connection, if any; cloned out for each call.

@@ -108,16 +108,7 @@ impl Report {
                 Some("compare failed: the key does not hold the expected value".into())
             }
             Report::Status(all) if all.iter().all(|e| e.status.is_err()) => {
-                let why = all
-                    .iter()
-                    .filter_map(|e| {
-                        e.status
-                            .as_ref()
-                            .err()
-                            .map(|err| format!("{}: {err}", e.endpoint))
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let why = EndpointStatus::failures(all);
                 Some(format!("no endpoint answered ({why})"))
             }
             Report::Members(m) if m.is_empty() => Some("no endpoint answered".into()),

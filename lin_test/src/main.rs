@@ -148,7 +148,7 @@ fn default_out_dir() -> PathBuf {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let (days, secs) = (now / 86_400, now % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = lin_test::report::civil_from_days(days as i64);
     let name = format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
         secs / 3600,
@@ -162,20 +162,6 @@ fn default_out_dir() -> PathBuf {
     } else {
         PathBuf::from("lin_test_results").join(name)
     }
-}
-
-/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 impl RunArgs {
@@ -383,17 +369,5 @@ fn main() -> ExitCode {
             eprintln!("Error: {e:#}");
             ExitCode::from(EXIT_UNKNOWN_OR_ERROR)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }

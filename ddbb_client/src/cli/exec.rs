@@ -10,7 +10,7 @@ use ddbb_libs::{Consistency, KeyValue};
 
 use super::args::{ConsistencyArg, GetArgs, KvCommand, MemberCommand};
 use super::CliError;
-use crate::client::{Client, RangeOptions, RangeReply};
+use crate::client::{Client, EndpointStatus, RangeOptions, RangeReply};
 use crate::output::{unhex, Member, Report};
 use crate::Error;
 
@@ -156,18 +156,8 @@ async fn members(client: &Client) -> Result<Vec<Member>, CliError> {
         .filter_map(|e| e.status.as_ref().ok().map(|s| (e.endpoint.as_str(), s)))
         .collect();
     if reached.is_empty() {
-        let why: Vec<String> = all
-            .iter()
-            .filter_map(|e| {
-                e.status
-                    .as_ref()
-                    .err()
-                    .map(|err| format!("{}: {err}", e.endpoint))
-            })
-            .collect();
-        return Err(
-            Error::Unavailable(format!("no endpoint answered ({})", why.join("; "))).into(),
-        );
+        let why = EndpointStatus::failures(&all);
+        return Err(Error::Unavailable(format!("no endpoint answered ({why})")).into());
     }
     let leader = reached
         .iter()

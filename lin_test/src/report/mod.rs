@@ -31,6 +31,21 @@ use crate::history::{Key, Operation};
 use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 
+/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's civil-from-days), for
+/// run directory names and report dates without a date crate.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 /// Nanoseconds on the history's clock as seconds.
 pub fn secs(ns: i64) -> f64 {
     ns as f64 / 1e9
@@ -214,6 +229,13 @@ pub fn write_report(dir: &Path, report: &RunReport<'_>) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
     use crate::nemesis::Fault;
 
     #[test]
