@@ -78,10 +78,8 @@ impl Playground {
         port_base: u16,
     ) -> Result<Playground, CliError> {
         let (data_dir, temp) = match data_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(&dir)?;
-                (dir, None)
-            }
+            // The replicas create their data dirs durably.
+            Some(dir) => (dir, None),
             None => {
                 let temp = tempfile::Builder::new()
                     .prefix("ddbb-playground-")
@@ -102,9 +100,7 @@ impl Playground {
             let mut configs = Vec::new();
             for (id, &port) in (1..=nodes).zip(&client_ports) {
                 let mut config = ServerConfig::new(id, peers.clone(), addr(port));
-                let dir = data_dir.join(format!("replica-{id}"));
-                std::fs::create_dir_all(&dir)?;
-                config.data_dir = Some(dir);
+                config.data_dir = Some(data_dir.join(format!("replica-{id}")));
                 configs.push(config);
             }
             let mut handles = Vec::new();

@@ -75,6 +75,10 @@ pub struct ServerArgs {
     /// local state without a read barrier.
     #[arg(long, hide = true)]
     pub unsafe_local_reads: bool,
+    /// Tests only: journal every file-system operation on the data dir to this file, so a
+    /// power-cut drill can rebuild what only synced data would leave (see `storage::disk`).
+    #[arg(long, hide = true)]
+    pub io_journal: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -97,15 +101,21 @@ impl ServerArgs {
         c.max_peer_frame_bytes = self.max_peer_frame_bytes;
         c.max_connections = self.max_connections;
         c.unsafe_local_reads = self.unsafe_local_reads;
+        if let Some(journal) = &self.io_journal {
+            let disk = crate::storage::disk::JournalDisk::create(journal).map_err(|source| {
+                crate::Error::Io(std::io::Error::new(
+                    source.kind(),
+                    format!("--io-journal {}: {source}", journal.display()),
+                ))
+            })?;
+            c.disk = std::sync::Arc::new(disk);
+        }
         Ok(c)
     }
 }
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
-    if let Some(dir) = &config.data_dir {
-        std::fs::create_dir_all(dir)?;
-    }
     let mut server = crate::start(config).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use ddbb_libs::NodeId;
 
 use crate::error::{Error, Result};
+use crate::storage::disk::DiskRef;
 
 /// Everything one replica needs to start.
 #[derive(Clone, Debug)]
@@ -40,6 +41,9 @@ pub struct ServerConfig {
     pub max_peer_frame_bytes: usize,
     /// Most client connections served at once.
     pub max_connections: usize,
+    /// The file system under `data_dir` (the real one, or a journaling or in-memory one in
+    /// crash tests).
+    pub disk: DiskRef,
     /// Make the WAL durable with fdatasync (false: benchmarks only, loses data on power loss).
     pub fsync: bool,
     /// Snapshot the state and compact the log every this many applied writes (a log entry
@@ -70,6 +74,7 @@ impl ServerConfig {
             max_peer_frame_bytes: 512 * 1024 * 1024,
             max_connections: 10_000,
             fsync: true,
+            disk: crate::storage::disk::os(),
             snapshot_every: 10_000,
             join: false,
             unsafe_local_reads: false,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::replica::Replica;
 use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::storage::{self, DecidedPrefix, SharedWal, WalOptions};
+use crate::storage::{self, disk::durable, DecidedPrefix, SharedWal, WalOptions};
 use crate::transport::{LinkFaults, Members, Transport, TransportConfig};
 
 /// Requests queued for the replica loop before client connections wait.
@@ -83,7 +83,7 @@ pub async fn start_with_faults(
         None => None,
     };
     let empty_data_dir = wal.as_ref().is_some_and(|w| w.recovery().records == 0);
-    let members = Arc::new(Members::load(config.data_dir.clone()));
+    let members = Arc::new(Members::load(config.disk.clone(), config.data_dir.clone()));
     let (trigger, shutdown) = shutdown::channel();
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE_LEN);
     let (request_tx, request_rx) = mpsc::channel(REQUEST_QUEUE_LEN);
@@ -142,15 +142,17 @@ pub async fn start_with_faults(
     })
 }
 
-/// Opens (or creates) the WAL in `<data_dir>/wal`, replaying what it holds.
+/// Opens (or creates, durably) `<data_dir>` and the WAL in `<data_dir>/wal`, replaying what it
+/// holds.
 fn open_wal(dir: &std::path::Path, config: &ServerConfig) -> Result<SharedWal<LogEntry>> {
+    durable::create_dir_all(&*config.disk, dir, config.fsync, "data dir")?;
     let wal_dir = dir.join("wal");
-    std::fs::create_dir_all(&wal_dir)?;
     if !config.fsync {
         warn!("--fsync=false: DURABILITY IS OFF; acknowledged writes can be lost on power failure");
     }
     let options = WalOptions {
         fsync: config.fsync,
+        disk: config.disk.clone(),
         checkpoint_on_snapshot: true,
         ..WalOptions::default()
     };

@@ -1,13 +1,14 @@
 //! Fault injection for the WAL's file I/O, for tests and disk-failure drills.
 //!
 //! Every write and every fsync the WAL issues (segment appends, fdatasync, checkpoint files,
-//! directory fsyncs) first asks the injector. After the configured number of operations each
+//! directory fsyncs) goes through a [`FaultDisk`] that first asks the injector. After the configured number of operations each
 //! further operation fails like a full disk; a failing write first writes half of its bytes, so
 //! the file ends in a torn record, as it would after ENOSPC in the middle of a `write(2)`.
 
+use super::disk::{DirEntry, Disk, DiskFile, DiskRef, OpenMode};
 use std::{
-    fs::File,
-    io::{self, Write},
+    io,
+    path::Path,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -92,30 +93,81 @@ impl FaultInjector {
     }
 }
 
-/// `write_all` through an optional injector.
-pub(crate) fn write_all(
-    fault: Option<&FaultInjector>,
-    file: &mut File,
-    bytes: &[u8],
-) -> io::Result<()> {
-    if let Some(f) = fault {
-        if let Err(e) = f.take("write") {
-            // Like ENOSPC in the middle of a write: part of the bytes reach the file.
-            let _ = file.write_all(&bytes[..bytes.len() / 2]);
-            return Err(e);
-        }
-    }
-    file.write_all(bytes)
+/// A [`Disk`] whose appends, fdatasyncs and directory fsyncs first ask a [`FaultInjector`].
+#[derive(Debug)]
+pub(crate) struct FaultDisk {
+    pub inner: DiskRef,
+    pub fault: FaultInjector,
 }
 
-/// `fdatasync` (or, for directories, `fsync`) through an optional injector.
-pub(crate) fn sync(fault: Option<&FaultInjector>, file: &File, data_only: bool) -> io::Result<()> {
-    if let Some(f) = fault {
-        f.take("fsync")?;
+#[derive(Debug)]
+struct FaultFile {
+    inner: Box<dyn DiskFile>,
+    fault: FaultInjector,
+}
+
+impl Disk for FaultDisk {
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        self.inner.create_dir(path)
     }
-    if data_only {
-        file.sync_data()
-    } else {
-        file.sync_all()
+
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn DiskFile>> {
+        Ok(Box::new(FaultFile {
+            inner: self.inner.open(path, mode)?,
+            fault: self.fault.clone(),
+        }))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.inner.read(path)
+    }
+
+    fn read_head(&self, path: &Path, n: usize) -> io::Result<Vec<u8>> {
+        self.inner.read_head(path, n)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<DirEntry>> {
+        self.inner.list(dir)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path, site: &'static str) -> io::Result<()> {
+        self.fault.take("fsync")?;
+        self.inner.sync_dir(dir, site)
+    }
+}
+
+impl DiskFile for FaultFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.fault.take("write") {
+            // Like ENOSPC in the middle of a write: part of the bytes reach the file.
+            let _ = self.inner.append(&bytes[..bytes.len() / 2]);
+            return Err(e);
+        }
+        self.inner.append(bytes)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.fault.take("fsync")?;
+        self.inner.sync_data()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
     }
 }

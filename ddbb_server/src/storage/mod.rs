@@ -118,6 +118,7 @@
 
 mod control;
 mod decided_prefix;
+pub mod disk;
 mod error;
 mod fault;
 mod image;

@@ -6,8 +6,8 @@
 //! [`storage`](super) module doc, "Recovery".
 
 use super::{
+    disk::{durable, Disk, OpenMode},
     error::WalError,
-    fault::{self, FaultInjector},
     image::Image,
     op::{codec, Op},
     record::{self, Parsed},
@@ -15,10 +15,7 @@ use super::{
     wal::{WalEntry, WalOptions},
 };
 use bincode::Options;
-use std::{
-    fs::{self, OpenOptions},
-    path::Path,
-};
+use std::path::Path;
 
 /// What [`Wal::open`](super::Wal::open) found on disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,17 +49,15 @@ pub(crate) struct Recovered<T: WalEntry> {
 
 /// Opens or creates the WAL in `dir` and replays it.
 pub(crate) fn recover<T: WalEntry>(
+    disk: &dyn Disk,
     dir: &Path,
     options: &WalOptions,
 ) -> Result<Recovered<T>, WalError> {
-    fs::create_dir_all(dir).map_err(|e| WalError::io("create_dir", dir, e))?;
-    let fault = options.fault.as_ref();
-    let mut segments = segment::list(dir)?;
+    durable::create_dir_all(disk, dir, options.fsync, "wal dir")
+        .map_err(|e| WalError::io("create_dir", dir, e))?;
+    let mut segments = segment::list(disk, dir)?;
     if segments.is_empty() {
-        let active = ActiveSegment::create(dir, 0)?;
-        if options.fsync {
-            segment::sync_dir(dir, fault)?;
-        }
+        let active = ActiveSegment::create(disk, dir, 0, options.fsync, "first segment")?;
         return Ok(Recovered {
             image: Image::default(),
             active,
@@ -75,7 +70,7 @@ pub(crate) fn recover<T: WalEntry>(
     // Replay from the newest checkpoint: everything before it is superseded.
     let mut start = None;
     for (i, seg) in segments.iter().enumerate().rev() {
-        if segment::starts_with_checkpoint(&seg.path)? {
+        if segment::starts_with_checkpoint(disk, &seg.path)? {
             start = Some(i);
             break;
         }
@@ -113,11 +108,13 @@ pub(crate) fn recover<T: WalEntry>(
                 ),
             ));
         }
-        let data = fs::read(&seg.path).map_err(|e| WalError::io("read", &seg.path, e))?;
+        let data = disk
+            .read(&seg.path)
+            .map_err(|e| WalError::io("read", &seg.path, e))?;
         let end = replay_segment(&mut image, &mut next_seq, &mut info, seg, &data, i == last)?;
         if end < data.len() {
             // Only reachable for the last segment (replay_segment refuses otherwise).
-            truncate(&seg.path, end as u64, options.fsync, fault)?;
+            truncate(disk, &seg.path, end as u64, options.fsync)?;
             info.truncated_bytes = (data.len() - end) as u64;
         }
         seg.len = end as u64;
@@ -127,7 +124,7 @@ pub(crate) fn recover<T: WalEntry>(
 
     // Only now that the checkpoint replayed cleanly: drop what it supersedes.
     for seg in &superseded {
-        match fs::remove_file(&seg.path) {
+        match disk.remove_file(&seg.path) {
             Ok(()) => info.removed_segments += 1,
             Err(e) => {
                 tracing::warn!(file = %seg.path.display(), error = %e, "cannot remove segment superseded by a checkpoint")
@@ -137,7 +134,7 @@ pub(crate) fn recover<T: WalEntry>(
     let Some(last_seg) = segments.pop() else {
         return Err(WalError::InvalidOp("no segment left after replay".into()));
     };
-    let active = ActiveSegment::reopen(&last_seg)?;
+    let active = ActiveSegment::reopen(disk, &last_seg)?;
     tracing::info!(
         dir = %dir.display(),
         segments = info.segments,
@@ -221,20 +218,15 @@ fn replay_segment<T: WalEntry>(
 }
 
 /// Cuts a torn tail off a segment, durably when fsync is on.
-fn truncate(
-    path: &Path,
-    len: u64,
-    fsync: bool,
-    fault: Option<&FaultInjector>,
-) -> Result<(), WalError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
+fn truncate(disk: &dyn Disk, path: &Path, len: u64, fsync: bool) -> Result<(), WalError> {
+    let mut file = disk
+        .open(path, OpenMode::Existing)
         .map_err(|e| WalError::io("open", path, e))?;
     file.set_len(len)
         .map_err(|e| WalError::io("truncate", path, e))?;
     if fsync {
-        fault::sync(fault, &file, true).map_err(|e| WalError::io("fdatasync", path, e))?;
+        file.sync_data()
+            .map_err(|e| WalError::io("fdatasync", path, e))?;
     }
     Ok(())
 }

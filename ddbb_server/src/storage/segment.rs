@@ -5,16 +5,12 @@
 //! as `<seq>.wal.tmp` and renamed, so a `.wal` file never holds a half-written checkpoint.
 
 use super::{
+    disk::{durable, Disk, DiskFile, OpenMode},
     error::WalError,
-    fault::{self, FaultInjector},
     op::is_checkpoint_payload,
     record::HEADER_LEN,
 };
-use std::{
-    fs::{self, File, OpenOptions},
-    io::Read,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 /// Extension of segment files.
 const SEGMENT_EXT: &str = ".wal";
@@ -50,26 +46,26 @@ pub(crate) struct SegmentFile {
 }
 
 /// Lists the segments of `dir` in sequence order and deletes leftover checkpoint temp files.
-pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentFile>, WalError> {
+pub(crate) fn list(disk: &dyn Disk, dir: &Path) -> Result<Vec<SegmentFile>, WalError> {
     let mut segments = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| WalError::io("read_dir", dir, e))?;
+    let entries = disk
+        .list(dir)
+        .map_err(|e| WalError::io("read_dir", dir, e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| WalError::io("read_dir", dir, e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let path = entry.path();
-        if name.ends_with(TMP_EXT) {
+        let path = dir.join(&entry.name);
+        if entry.name.ends_with(TMP_EXT) {
             // A checkpoint that crashed before its rename; the segments it would replace are intact.
             tracing::info!(file = %path.display(), "removing unfinished checkpoint");
-            fs::remove_file(&path).map_err(|e| WalError::io("remove", &path, e))?;
+            disk.remove_file(&path)
+                .map_err(|e| WalError::io("remove", &path, e))?;
             continue;
         }
-        if let Some(seq) = parse_name(name) {
-            let len = entry
-                .metadata()
-                .map_err(|e| WalError::io("stat", &path, e))?
-                .len();
-            segments.push(SegmentFile { seq, path, len });
+        if let Some(seq) = parse_name(&entry.name).filter(|_| !entry.is_dir) {
+            segments.push(SegmentFile {
+                seq,
+                path,
+                len: entry.len,
+            });
         }
     }
     segments.sort_by_key(|s| s.seq);
@@ -77,31 +73,18 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentFile>, WalError> {
 }
 
 /// Whether the first record of the segment at `path` is a checkpoint (reads 20 bytes).
-pub(crate) fn starts_with_checkpoint(path: &Path) -> Result<bool, WalError> {
-    let mut head = [0u8; HEADER_LEN + 12];
-    let mut file = File::open(path).map_err(|e| WalError::io("open", path, e))?;
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(WalError::io("read", path, e)),
-        }
-    }
-    Ok(filled == head.len() && is_checkpoint_payload(&head[HEADER_LEN..]))
-}
-
-/// Makes creations, renames and deletions in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path, fault: Option<&FaultInjector>) -> Result<(), WalError> {
-    let d = File::open(dir).map_err(|e| WalError::io("open dir", dir, e))?;
-    fault::sync(fault, &d, false).map_err(|e| WalError::io("fsync dir", dir, e))
+pub(crate) fn starts_with_checkpoint(disk: &dyn Disk, path: &Path) -> Result<bool, WalError> {
+    let n = HEADER_LEN + 12;
+    let head = disk
+        .read_head(path, n)
+        .map_err(|e| WalError::io("read", path, e))?;
+    Ok(head.len() == n && is_checkpoint_payload(&head[HEADER_LEN..]))
 }
 
 /// The segment that records are appended to.
 #[derive(Debug)]
 pub(crate) struct ActiveSegment {
-    pub file: File,
+    pub file: Box<dyn DiskFile>,
     pub seq: u64,
     pub path: PathBuf,
     /// Bytes written to the file (synced or not).
@@ -109,13 +92,17 @@ pub(crate) struct ActiveSegment {
 }
 
 impl ActiveSegment {
-    /// Creates a new, empty segment for records from `seq` on. The caller syncs the directory.
-    pub(crate) fn create(dir: &Path, seq: u64) -> Result<Self, WalError> {
+    /// Creates a new, empty segment for records from `seq` on, durably (the directory is
+    /// fsynced when `fsync` is on, from `site`).
+    pub(crate) fn create(
+        disk: &dyn Disk,
+        dir: &Path,
+        seq: u64,
+        fsync: bool,
+        site: &'static str,
+    ) -> Result<Self, WalError> {
         let path = dir.join(file_name(seq));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
+        let file = durable::create_file(disk, &path, fsync, site)
             .map_err(|e| WalError::io("create", &path, e))?;
         Ok(ActiveSegment {
             file,
@@ -126,10 +113,9 @@ impl ActiveSegment {
     }
 
     /// Reopens an existing segment of `len` bytes for appending.
-    pub(crate) fn reopen(seg: &SegmentFile) -> Result<Self, WalError> {
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&seg.path)
+    pub(crate) fn reopen(disk: &dyn Disk, seg: &SegmentFile) -> Result<Self, WalError> {
+        let file = disk
+            .open(&seg.path, OpenMode::Existing)
             .map_err(|e| WalError::io("open", &seg.path, e))?;
         Ok(ActiveSegment {
             file,
@@ -140,12 +126,8 @@ impl ActiveSegment {
     }
 
     /// Appends `bytes` (no fsync).
-    pub(crate) fn write(
-        &mut self,
-        bytes: &[u8],
-        fault: Option<&FaultInjector>,
-    ) -> Result<(), WalError> {
-        let res = fault::write_all(fault, &mut self.file, bytes);
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), WalError> {
+        let res = self.file.append(bytes);
         // Re-read the size on failure: a partial write still moved the end of the file.
         match res {
             Ok(()) => {
@@ -153,8 +135,8 @@ impl ActiveSegment {
                 Ok(())
             }
             Err(e) => {
-                if let Ok(m) = self.file.metadata() {
-                    self.len = m.len();
+                if let Ok(len) = self.file.len() {
+                    self.len = len;
                 }
                 Err(WalError::io("write", &self.path, e))
             }
@@ -162,8 +144,10 @@ impl ActiveSegment {
     }
 
     /// `fdatasync`s the segment.
-    pub(crate) fn sync(&self, fault: Option<&FaultInjector>) -> Result<(), WalError> {
-        fault::sync(fault, &self.file, true).map_err(|e| WalError::io("fdatasync", &self.path, e))
+    pub(crate) fn sync(&mut self) -> Result<(), WalError> {
+        self.file
+            .sync_data()
+            .map_err(|e| WalError::io("fdatasync", &self.path, e))
     }
 
     /// Describes this segment as a closed one.

@@ -3,8 +3,9 @@
 //! [`storage`](super) module doc.
 
 use super::{
+    disk::{self, durable, DiskRef, OpenMode},
     error::WalError,
-    fault::{self, FaultInjector},
+    fault::{FaultDisk, FaultInjector},
     image::Image,
     op::{codec, op_ref, BatchRef, OpRef},
     record,
@@ -18,8 +19,8 @@ use omnipaxos::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 use std::{
-    fs::{self, OpenOptions},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 /// Log entries the WAL can store: OmniPaxos entries that serde can encode.
@@ -47,6 +48,9 @@ pub struct WalOptions {
     /// `false`: `sync` and `checkpoint` write to the OS but never fsync. For benchmarks only:
     /// a power failure can then lose acknowledged writes or leave a WAL that refuses to open.
     pub fsync: bool,
+    /// The file system (the real one by default; an in-memory [`CrashDisk`](disk::CrashDisk)
+    /// in crash tests and the simulator).
+    pub disk: DiskRef,
     /// Makes writes and fsyncs fail after a number of operations (tests, disk-failure drills).
     pub fault: Option<FaultInjector>,
     /// Write a `write_atomically` batch that installs a snapshot as a checkpoint of the
@@ -62,6 +66,7 @@ impl Default for WalOptions {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
             fsync: true,
+            disk: disk::os(),
             fault: None,
             checkpoint_on_snapshot: false,
         }
@@ -124,6 +129,8 @@ pub struct WalStats {
 #[derive(Debug)]
 pub struct Wal<T: Entry> {
     dir: PathBuf,
+    /// `options.disk`, behind the fault injector when there is one.
+    disk: DiskRef,
     options: WalOptions,
     image: Image<T>,
     active: ActiveSegment,
@@ -174,14 +181,23 @@ impl<T: WalEntry> Wal<T> {
         if !options.fsync {
             tracing::warn!(dir = %dir.display(), "WAL fsync is OFF: a power failure can lose acknowledged writes");
         }
-        let r = replay::recover::<T>(&dir, &options)?;
+        let disk: DiskRef = match &options.fault {
+            Some(fault) => Arc::new(FaultDisk {
+                inner: options.disk.clone(),
+                fault: fault.clone(),
+            }),
+            None => options.disk.clone(),
+        };
+        let r = replay::recover::<T>(&*disk, &dir, &options)?;
         Ok(Self::assemble(
-            dir, options, r.image, r.active, r.closed, r.next_seq, r.info,
+            dir, disk, options, r.image, r.active, r.closed, r.next_seq, r.info,
         ))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         dir: PathBuf,
+        disk: DiskRef,
         options: WalOptions,
         image: Image<T>,
         active: ActiveSegment,
@@ -195,6 +211,7 @@ impl<T: WalEntry> Wal<T> {
         };
         Wal {
             dir,
+            disk,
             options,
             image,
             active,
@@ -231,7 +248,7 @@ impl<T: WalEntry> Wal<T> {
             return Ok(SyncStats::default());
         }
         let fsynced = if self.options.fsync {
-            if let Err(e) = self.active.sync(self.options.fault.as_ref()) {
+            if let Err(e) = self.active.sync() {
                 return Err(self.poisoned_by(e));
             }
             self.stats.fsyncs += 1;
@@ -281,7 +298,7 @@ impl<T: WalEntry> Wal<T> {
         let file = match self.write_checkpoint_file(&tmp, &path, &buf) {
             Ok(file) => file,
             Err(e) => {
-                let _ = fs::remove_file(&tmp);
+                let _ = self.disk.remove_file(&tmp);
                 return Err(self.poisoned_by(e));
             }
         };
@@ -313,7 +330,7 @@ impl<T: WalEntry> Wal<T> {
             if seg.path == path {
                 continue; // an empty active segment that the rename replaced
             }
-            match fs::remove_file(&seg.path) {
+            match self.disk.remove_file(&seg.path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -341,22 +358,19 @@ impl<T: WalEntry> Wal<T> {
         tmp: &Path,
         path: &Path,
         buf: &[u8],
-    ) -> Result<fs::File, WalError> {
-        let fault = self.options.fault.as_ref();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(tmp)
+    ) -> Result<Box<dyn disk::DiskFile>, WalError> {
+        let mut file = self
+            .disk
+            .open(tmp, OpenMode::CreateTruncate)
             .map_err(|e| WalError::io("create", tmp, e))?;
-        fault::write_all(fault, &mut file, buf).map_err(|e| WalError::io("write", tmp, e))?;
+        file.append(buf)
+            .map_err(|e| WalError::io("write", tmp, e))?;
         if self.options.fsync {
-            fault::sync(fault, &file, true).map_err(|e| WalError::io("fdatasync", tmp, e))?;
+            file.sync_data()
+                .map_err(|e| WalError::io("fdatasync", tmp, e))?;
         }
-        fs::rename(tmp, path).map_err(|e| WalError::io("rename", tmp, e))?;
-        if self.options.fsync {
-            segment::sync_dir(&self.dir, fault)?;
-        }
+        durable::rename(&*self.disk, tmp, path, self.options.fsync, "checkpoint")
+            .map_err(|e| WalError::io("rename", tmp, e))?;
         Ok(file)
     }
 
@@ -419,9 +433,7 @@ impl<T: WalEntry> Wal<T> {
         }
         self.unsynced = true;
         let before = self.active.len;
-        let res = self
-            .active
-            .write(&self.pending, self.options.fault.as_ref());
+        let res = self.active.write(&self.pending);
         self.unsynced_bytes += self.active.len.saturating_sub(before);
         if let Err(e) = res {
             return Err(self.poisoned_by(e));
@@ -436,15 +448,19 @@ impl<T: WalEntry> Wal<T> {
 
     /// Closes the active segment (already fdatasynced by `sync`) and starts the next one.
     fn roll(&mut self) -> Result<(), WalError> {
-        let next = match ActiveSegment::create(&self.dir, self.next_seq) {
+        // The new file's directory entry must be durable before records in it are synced.
+        let fsync = self.options.fsync;
+        let next = match ActiveSegment::create(
+            &*self.disk,
+            &self.dir,
+            self.next_seq,
+            fsync,
+            "next segment",
+        ) {
             Ok(next) => next,
             Err(e) => return Err(self.poisoned_by(e)),
         };
-        if self.options.fsync {
-            // The new file's directory entry must be durable before records in it are synced.
-            if let Err(e) = segment::sync_dir(&self.dir, self.options.fault.as_ref()) {
-                return Err(self.poisoned_by(e));
-            }
+        if fsync {
             self.stats.fsyncs += 1;
         }
         let old = std::mem::replace(&mut self.active, next);

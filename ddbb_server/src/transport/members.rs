@@ -10,29 +10,32 @@
 //! "I know you", and it refuses to start unless the operator says `--join`.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+use crate::storage::disk::{durable, DiskRef};
 
 use ddbb_libs::NodeId;
 use tracing::warn;
 
 /// Peers known to have had durable state; saved in `<data_dir>/members` when there is one.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Members {
     known: Mutex<BTreeSet<NodeId>>,
     file: Option<PathBuf>,
+    disk: DiskRef,
 }
 
 impl Members {
-    /// Loads the record from `data_dir` (or keeps it in memory only without one).
-    pub fn load(data_dir: Option<PathBuf>) -> Members {
+    /// Loads the record from `data_dir` on `disk` (or keeps it in memory only without one).
+    pub fn load(disk: DiskRef, data_dir: Option<PathBuf>) -> Members {
         let file = data_dir.map(|d| d.join("members"));
         let known = file
             .as_ref()
-            .and_then(|f| std::fs::read_to_string(f).ok())
-            .map(|text| {
-                text.split(',')
+            .and_then(|f| disk.read(f).ok())
+            .map(|bytes| {
+                String::from_utf8_lossy(&bytes)
+                    .split(',')
                     .filter_map(|id| id.trim().parse().ok())
                     .collect()
             })
@@ -40,6 +43,7 @@ impl Members {
         Members {
             known: Mutex::new(known),
             file,
+            disk,
         }
     }
 
@@ -51,7 +55,8 @@ impl Members {
             .contains(&peer)
     }
 
-    /// Records `peer`; saves the record (write temp file, fsync, rename) the first time.
+    /// Records `peer`; the first time, saves the record durably (temp file, fdatasync, rename,
+    /// directory fsync) before returning.
     pub fn record(&self, peer: NodeId) {
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
         if !known.insert(peer) {
@@ -59,14 +64,8 @@ impl Members {
         }
         let Some(file) = &self.file else { return };
         let text: Vec<String> = known.iter().map(|id| id.to_string()).collect();
-        let tmp = file.with_extension("tmp");
-        let saved = std::fs::File::create(&tmp)
-            .and_then(|mut f| {
-                f.write_all(text.join(",").as_bytes())?;
-                f.sync_all()
-            })
-            .and_then(|_| std::fs::rename(&tmp, file));
-        if let Err(e) = saved {
+        if let Err(e) = durable::write_file(&*self.disk, file, text.join(",").as_bytes(), "members")
+        {
             // Only weakens the guard for this peer; the replica itself is unaffected.
             warn!(error = %e, file = %file.display(), "cannot save the member record");
         }
@@ -76,18 +75,19 @@ impl Members {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::disk;
 
     #[test]
     fn record_survives_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let m = Members::load(Some(dir.path().to_path_buf()));
+        let m = Members::load(disk::os(), Some(dir.path().to_path_buf()));
         assert!(!m.knows(2));
         m.record(2);
         m.record(3);
         m.record(2);
-        let again = Members::load(Some(dir.path().to_path_buf()));
+        let again = Members::load(disk::os(), Some(dir.path().to_path_buf()));
         assert!(again.knows(2) && again.knows(3) && !again.knows(1));
-        let memory = Members::load(None);
+        let memory = Members::load(disk::os(), None);
         memory.record(1);
         assert!(memory.knows(1));
     }
