@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::replica::Replica;
 use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
-use crate::storage::{self, disk::durable, DecidedPrefix, SharedWal, WalOptions};
+use crate::storage::{self, DecidedPrefix, SharedWal, WalOptions};
 use crate::transport::{LinkFaults, Members, Transport, TransportConfig};
 
 /// Requests queued for the replica loop before client connections wait.
@@ -145,8 +145,7 @@ pub async fn start_with_faults(
 /// Opens (or creates, durably) `<data_dir>` and the WAL in `<data_dir>/wal`, replaying what it
 /// holds.
 fn open_wal(dir: &std::path::Path, config: &ServerConfig) -> Result<SharedWal<LogEntry>> {
-    durable::create_dir_all(&*config.disk, dir, config.fsync, "data dir")?;
-    let wal_dir = dir.join("wal");
+    let wal_dir = storage::prepare_data_dir(&*config.disk, dir, config.fsync)?;
     if !config.fsync {
         warn!("--fsync=false: DURABILITY IS OFF; acknowledged writes can be lost on power failure");
     }

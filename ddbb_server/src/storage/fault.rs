@@ -167,7 +167,7 @@ impl DiskFile for FaultFile {
         self.inner.set_len(len)
     }
 
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
     }
 }

@@ -11,8 +11,10 @@
 //!
 //! Parts: `record` (framing and checksums), `op` (what a record holds, and its encoding),
 //! `image` (the in-memory state), `segment` (files), `replay` (recovery), `wal` (the storage
-//! itself), `shared` (the handle), `fault` (fault injection), `error`; `suite` and `tests` are
-//! the tests.
+//! itself), `shared` (the handle), [`disk`] (the file-system seam: the OS, an in-memory crash
+//! model, a journaling disk for power-cut drills, and the durable create/rename helpers),
+//! `fault` (fault injection), `error`; `suite` and `tests` are the tests (`tests/crash.rs`:
+//! a power cut after every file-system operation of a workload).
 //!
 //! # Files
 //!
@@ -72,6 +74,17 @@
 //!
 //! # To ensure correctness
 //!
+//! * **A name is durable only once its directory is fsynced** (POSIX; ext4 and XFS often do it
+//!   as a side effect of an fsync, but nothing promises it). Every directory and file that
+//!   recovery depends on is therefore created or renamed through [`disk::durable`], which
+//!   fsyncs the parent before returning: the data dir (its parent, `"data dir"`), `wal/` (the
+//!   data dir, `"wal dir"`), the first segment (`"first segment"`) and every later one (`"next
+//!   segment"`, before a record is written to it), a checkpoint's rename (`"checkpoint"`,
+//!   before older segments are deleted) and the member record (`"members"`: temp file,
+//!   fdatasync, rename, fsync). Any later state file must use the same helpers.
+//!   `storage::tests::crash` cuts the power after every file-system operation of a workload
+//!   under these strict rules and shows that dropping any one of these fsyncs loses
+//!   acknowledged data.
 //! * **Nothing is durable until [`Wal::sync`] returns `Ok`.** Storage methods only append to a
 //!   userspace buffer (handed to the OS, without fsync, when it exceeds `write_buffer_bytes`).
 //!   OmniPaxos treats `Ok` from a storage method as durable, so the owner must call `sync`
@@ -93,7 +106,8 @@
 //!   the directory after creating the new file, so every segment but the last is complete on
 //!   disk and a bad record in one is real corruption.
 //! * **Checkpoints.** [`Wal::checkpoint`] writes `<seq>.wal.tmp`, fdatasyncs it, renames it to
-//!   `<seq>.wal`, fsyncs the directory, and only then deletes older segments. A crash before the
+//!   `<seq>.wal`, fsyncs the directory, and only then deletes older segments (deletions need
+//!   no fsync: a segment that comes back is superseded by the checkpoint and deleted on open). A crash before the
 //!   rename leaves the old segments (the temp file is deleted on open); after it, the checkpoint
 //!   wins and leftover older segments are deleted on open.
 //! * **Indices** are absolute ("as if never compacted"). `trim(idx)` drops entries below `idx`
@@ -133,6 +147,17 @@ mod wal;
 mod suite;
 #[cfg(test)]
 mod tests;
+
+/// Creates `data_dir` durably (and its missing ancestors) and returns where the WAL lives in
+/// it, `<data_dir>/wal` (which [`Wal::open`] creates durably).
+pub fn prepare_data_dir(
+    disk: &dyn disk::Disk,
+    data_dir: &std::path::Path,
+    fsync: bool,
+) -> std::io::Result<std::path::PathBuf> {
+    disk::durable::create_dir_all(disk, data_dir, fsync, "data dir")?;
+    Ok(data_dir.join("wal"))
+}
 
 pub use control::{memory, MemoryControl, StorageControl, StorageStats};
 pub use decided_prefix::DecidedPrefix;

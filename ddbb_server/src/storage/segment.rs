@@ -135,7 +135,7 @@ impl ActiveSegment {
                 Ok(())
             }
             Err(e) => {
-                if let Ok(len) = self.file.len() {
+                if let Ok(len) = self.file.size() {
                     self.len = len;
                 }
                 Err(WalError::io("write", &self.path, e))

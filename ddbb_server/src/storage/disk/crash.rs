@@ -191,7 +191,7 @@ impl DiskFile for CrashFile {
         })
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         self.disk.lock().live.handle_len(self.handle)
     }
 }

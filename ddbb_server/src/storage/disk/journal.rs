@@ -1,6 +1,6 @@
 //! [`JournalDisk`]: the real file system plus a journal of every mutating operation, and
-//! [`power_cut`], which replays a journal through the [`CrashModel`] to get what a power cut at
-//! its end would have left on disk.
+//! [`replay`], which applies a journal to a [`CrashModel`], whose
+//! [`power_cut`](CrashModel::power_cut) then tells what the disk would hold.
 //!
 //! This is how a test cuts the power of real replica processes: run them with
 //! `--io-journal FILE`, kill -9 them all, and restart them on data dirs rebuilt from their
@@ -9,7 +9,7 @@
 //!
 //! Journal format: records `[len: u32 LE][bincode IoOp]`; a torn last record is ignored.
 
-use super::{os::OsDisk, CrashModel, DirEntry, Disk, DiskFile, IoOp, OpenMode, PowerCut};
+use super::{os::OsDisk, CrashModel, DirEntry, Disk, DiskFile, IoOp, OpenMode};
 use bincode::Options;
 use std::{
     fs::{File, OpenOptions},
@@ -181,8 +181,8 @@ impl DiskFile for JournalFile {
         )
     }
 
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
     }
 }
 
@@ -217,24 +217,18 @@ pub fn read(journal: &Path) -> io::Result<Vec<IoOp>> {
     Ok(ops)
 }
 
-/// Replays `journals` (in order: a process restarted on the same data dir appends to the same
-/// journal, or names a new one) over a file system in which `existing` dirs were durable, and
-/// returns what a power cut at the end would leave.
-pub fn power_cut<P: AsRef<Path>>(
-    journals: &[P],
-    existing: &[P],
-    cut: PowerCut,
-) -> io::Result<CrashModel> {
-    let mut model = CrashModel::with_dirs(existing)?;
-    for journal in journals {
-        for (i, op) in read(journal.as_ref())?.iter().enumerate() {
-            model.apply(op).map_err(|e| {
-                io::Error::other(format!(
-                    "{}: operation {i} ({op:?}) does not replay: {e}",
-                    journal.as_ref().display()
-                ))
-            })?;
-        }
+/// Replays the operations of `journal` onto `model` (which must hold the state the journaled
+/// process started from); returns how many there were. Cut the power afterwards with
+/// [`CrashModel::power_cut`].
+pub fn replay(model: &mut CrashModel, journal: &Path) -> io::Result<usize> {
+    let ops = read(journal)?;
+    for (i, op) in ops.iter().enumerate() {
+        model.apply(op).map_err(|e| {
+            io::Error::other(format!(
+                "{}: operation {i} does not replay: {e}",
+                journal.display()
+            ))
+        })?;
     }
-    Ok(model.power_cut(cut))
+    Ok(ops.len())
 }

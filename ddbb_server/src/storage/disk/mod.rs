@@ -7,7 +7,7 @@
 //!   exhaustive crash tests and the simulator run storage on it.
 //! * [`JournalDisk`] is the real file system plus a journal of every operation, so that a test
 //!   can reduce real replicas' data dirs to what a power cut would have left
-//!   ([`journal::power_cut`]).
+//!   ([`journal::replay`]).
 //! * [`FaultDisk`](super::FaultInjector) makes writes and fsyncs fail (disk-full drills).
 //!
 //! [`durable`] holds the only way storage creates directories and files and renames them: each
@@ -81,5 +81,5 @@ pub trait DiskFile: Send + Debug {
     /// Truncates or extends the file to `len` bytes (no fsync).
     fn set_len(&mut self, len: u64) -> io::Result<()>;
     /// Current size in bytes.
-    fn len(&self) -> io::Result<u64>;
+    fn size(&self) -> io::Result<u64>;
 }

@@ -69,6 +69,17 @@ pub enum PowerCut {
     SyncedOnly,
     /// Everything written, but directory entries still only as synced.
     AllWritten,
+    /// Synced data plus the first half of what was appended since (a torn write).
+    HalfWritten,
+}
+
+impl PowerCut {
+    /// Every kind of cut.
+    pub const ALL: [PowerCut; 3] = [
+        PowerCut::SyncedOnly,
+        PowerCut::AllWritten,
+        PowerCut::HalfWritten,
+    ];
 }
 
 type Ino = usize;
@@ -85,6 +96,19 @@ struct FileNode {
     synced: Vec<u8>,
     /// Lowest offset changed since the last sync (`data.len()` when clean).
     dirty_from: usize,
+}
+
+impl FileNode {
+    /// Synced data, then half of the unsynced bytes that extend it (when the live data still
+    /// starts with the synced data; otherwise just the synced data).
+    fn half_written(&self) -> Vec<u8> {
+        let keep = self.dirty_from.min(self.synced.len());
+        if keep < self.synced.len() || self.data.len() <= self.synced.len() {
+            return self.synced.clone();
+        }
+        let extra = (self.data.len() - self.synced.len()).div_ceil(2);
+        self.data[..self.synced.len() + extra].to_vec()
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -271,6 +295,7 @@ impl CrashModel {
                     let data = match cut {
                         PowerCut::SyncedOnly => f.synced.clone(),
                         PowerCut::AllWritten => f.data.clone(),
+                        PowerCut::HalfWritten => f.half_written(),
                     };
                     Node::File(FileNode {
                         dirty_from: data.len(),

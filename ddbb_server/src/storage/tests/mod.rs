@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod cluster;
+mod crash;
 mod fault;
 mod model;
 mod recovery;
