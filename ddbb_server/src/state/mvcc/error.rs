@@ -28,7 +28,9 @@ pub enum MvccError {
     #[error("etcdserver: lease is provided")]
     LeaseProvided,
     /// A snapshot written in a format this build does not know.
-    #[error("MVCC snapshot format version {found} is unknown (this build reads version {supported})")]
+    #[error(
+        "MVCC snapshot format version {found} is unknown (this build reads version {supported})"
+    )]
     UnknownSnapshotFormat {
         /// The version found in the snapshot.
         found: u32,

@@ -85,7 +85,11 @@ impl KeyHistory {
     /// Appends a change; `false` (and nothing appended) when its revision is not above the
     /// newest one.
     pub fn push(&mut self, change: Change) -> bool {
-        if self.changes.last().is_some_and(|c| c.revision >= change.revision) {
+        if self
+            .changes
+            .last()
+            .is_some_and(|c| c.revision >= change.revision)
+        {
             return false;
         }
         self.changes.push(change);

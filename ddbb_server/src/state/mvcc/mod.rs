@@ -43,7 +43,7 @@ pub use snapshot::SNAPSHOT_FORMAT_VERSION;
 pub use store::{Applied, MvccStore, CHANGE_OVERHEAD_BYTES};
 pub use txn::{validate_txn, DEFAULT_MAX_TXN_OPS};
 pub use types::{
-    prefix_end, Compare, CompareResult, CompareTarget, CompactionRequest, CompactionResponse,
+    prefix_end, CompactionRequest, CompactionResponse, Compare, CompareResult, CompareTarget,
     DeleteRangeRequest, DeleteRangeResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
     PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, SortOrder, SortTarget,
     TargetUnion, TxnRequest, TxnResponse,

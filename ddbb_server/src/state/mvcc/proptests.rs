@@ -120,7 +120,11 @@ impl Model {
     }
 
     fn latest(&self) -> State {
-        self.states.values().next_back().cloned().unwrap_or_default()
+        self.states
+            .values()
+            .next_back()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Applies one simple op to `state` at revision `rev`; returns the changes it made and
@@ -165,7 +169,10 @@ impl Model {
         twice || deleted
     }
 
-    fn holds(state: &State, (k, target, result, n): &(usize, CompareTarget, CompareResult, i64)) -> bool {
+    fn holds(
+        state: &State,
+        (k, target, result, n): &(usize, CompareTarget, CompareResult, i64),
+    ) -> bool {
         let Some(kv) = state.get(&key(*k)) else {
             return *target != CompareTarget::Value && compare(0, *n, *result);
         };
@@ -204,7 +211,10 @@ fn step(store: &mut MvccStore, model: &mut Model, op: &Op) -> Result<(), TestCas
     let mut state = model.latest();
     let changes = match op {
         Op::Compact(r) => {
-            let got = store.compact(&CompactionRequest { revision: *r, physical: false });
+            let got = store.compact(&CompactionRequest {
+                revision: *r,
+                physical: false,
+            });
             let expected = if *r <= model.compacted {
                 Err(MvccError::Compacted)
             } else if *r > model.current() {
@@ -222,7 +232,9 @@ fn step(store: &mut MvccStore, model: &mut Model, op: &Op) -> Result<(), TestCas
                 RequestOp::Put(p) => store.put(&p).map(|a| a.events),
                 RequestOp::DeleteRange(d) => store.delete_range(&d).map(|a| a.events),
                 RequestOp::Range(r) => {
-                    let resp = store.range(&r).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let resp = store
+                        .range(&r)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     prop_assert_eq!(resp.kvs.first().cloned(), read);
                     Ok(Vec::new())
                 }
@@ -233,7 +245,11 @@ fn step(store: &mut MvccStore, model: &mut Model, op: &Op) -> Result<(), TestCas
             prop_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
             changes
         }
-        Op::Txn { compare, success, failure } => {
+        Op::Txn {
+            compare,
+            success,
+            failure,
+        } => {
             let req = TxnRequest {
                 compare: compare.iter().map(to_compare).collect(),
                 success: success.iter().map(request).collect(),
@@ -276,7 +292,10 @@ fn check_reads(store: &MvccStore, model: &Model) -> Result<(), TestCaseError> {
         if let Some(s) = model.states.get(&rev) {
             state = s.clone();
         }
-        let req = RangeRequest { revision: rev, ..RangeRequest::all() };
+        let req = RangeRequest {
+            revision: rev,
+            ..RangeRequest::all()
+        };
         let got = store.range(&req);
         if rev > current {
             prop_assert_eq!(got, Err(MvccError::FutureRev));
@@ -285,9 +304,19 @@ fn check_reads(store: &MvccStore, model: &Model) -> Result<(), TestCaseError> {
         } else {
             let expected: Vec<KeyValue> = state.values().cloned().collect();
             let count = expected.len() as i64;
-            prop_assert_eq!(got, Ok(RangeResponse { kvs: expected, more: false, count }));
+            prop_assert_eq!(
+                got,
+                Ok(RangeResponse {
+                    kvs: expected,
+                    more: false,
+                    count
+                })
+            );
             for k in 0..KEYS.len() {
-                let one = RangeRequest { revision: rev, ..RangeRequest::key(key(k)) };
+                let one = RangeRequest {
+                    revision: rev,
+                    ..RangeRequest::key(key(k))
+                };
                 let got = store.range(&one).map(|r| r.kvs.first().cloned());
                 prop_assert_eq!(got, Ok(state.get(&key(k)).cloned()));
             }

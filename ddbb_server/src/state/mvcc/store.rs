@@ -11,8 +11,8 @@ use imbl::OrdMap;
 use super::history::{Change, ChangeKind, KeyHistory};
 use super::types::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Event,
-    EventKind, KeyRange, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
-    SortOrder, SortTarget,
+    EventKind, KeyRange, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse, SortOrder,
+    SortTarget,
 };
 use super::{MvccError, Revision};
 
@@ -143,7 +143,9 @@ impl MvccStore {
         };
         match range {
             _ if range.is_empty() => Box::new(std::iter::empty()),
-            KeyRange::Single(key) => Box::new(self.keys.get_key_value(key).and_then(live).into_iter()),
+            KeyRange::Single(key) => {
+                Box::new(self.keys.get_key_value(key).and_then(live).into_iter())
+            }
             _ => Box::new(self.keys.range(range.bounds()).filter_map(live)),
         }
     }
@@ -283,7 +285,11 @@ impl MvccStore {
         let prev = self.get(&req.key);
         let (value, lease) = match &prev {
             Some(p) if req.ignore_value || req.ignore_lease => (
-                if req.ignore_value { p.value.clone() } else { req.value.clone() },
+                if req.ignore_value {
+                    p.value.clone()
+                } else {
+                    req.value.clone()
+                },
                 if req.ignore_lease { p.lease } else { req.lease },
             ),
             _ => (req.value.clone(), req.lease),

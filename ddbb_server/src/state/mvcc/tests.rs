@@ -13,7 +13,8 @@ fn put(s: &mut MvccStore, k: &str, v: &str) -> Applied<PutResponse> {
 }
 
 fn del(s: &mut MvccStore, k: &str) -> Applied<DeleteRangeResponse> {
-    s.delete_range(&DeleteRangeRequest::key(b(k))).expect("delete")
+    s.delete_range(&DeleteRangeRequest::key(b(k)))
+        .expect("delete")
 }
 
 fn get_at(s: &MvccStore, k: &str, rev: i64) -> Option<KeyValue> {
@@ -87,7 +88,10 @@ fn deleting_nothing_changes_nothing() {
     let mut s = MvccStore::new();
     put(&mut s, "a", "1");
     let d = del(&mut s, "zz");
-    assert_eq!((d.response.deleted, d.events.len(), s.revision()), (0, 0, 2));
+    assert_eq!(
+        (d.response.deleted, d.events.len(), s.revision()),
+        (0, 0, 2)
+    );
     del(&mut s, "a");
     let d = del(&mut s, "a");
     assert_eq!((d.response.deleted, s.revision()), (0, 3));
@@ -114,7 +118,10 @@ fn delete_range_returns_prev_kvs_and_one_event_per_key() {
     };
     assert_eq!(d.events[0].kind, EventKind::Delete);
     assert_eq!(d.events[0].kv, tombstone);
-    assert_eq!(d.events[0].prev_kv.as_ref().map(|kv| kv.mod_revision), Some(3));
+    assert_eq!(
+        d.events[0].prev_kv.as_ref().map(|kv| kv.mod_revision),
+        Some(3)
+    );
     assert_eq!(d.events[1].kv.key, b("c"));
     let all = s.range(&RangeRequest::all()).expect("range");
     assert_eq!(keys(&all), ["a", "d"]);
@@ -137,7 +144,10 @@ fn put_events_and_prev_kv() {
     let prev = second.response.prev_kv.expect("prev");
     assert_eq!((prev.value, prev.mod_revision), (b("1"), 2));
     assert_eq!(second.events[0].kv.lease, 9);
-    assert_eq!(second.events[0].prev_kv.as_ref().map(|kv| kv.version), Some(1));
+    assert_eq!(
+        second.events[0].prev_kv.as_ref().map(|kv| kv.version),
+        Some(1)
+    );
     // Without prev_kv, the response has none but the event still carries it.
     let third = put(&mut s, "a", "3");
     assert_eq!(third.response.prev_kv, None);
@@ -191,7 +201,9 @@ fn range_conventions_limit_more_count() {
     }
     let prefix = s.range(&RangeRequest::range(b("a"), prefix_end(b"a")));
     assert_eq!(keys(&prefix.expect("prefix")), ["a", "ab", "abc"]);
-    let from = s.range(&RangeRequest::range(b("b"), vec![0u8])).expect("from");
+    let from = s
+        .range(&RangeRequest::range(b("b"), vec![0u8]))
+        .expect("from");
     assert_eq!(keys(&from), ["b", "c"]);
     let all = s.range(&RangeRequest::all()).expect("all");
     assert_eq!((all.kvs.len(), all.count, all.more), (5, 5, false));
@@ -200,13 +212,18 @@ fn range_conventions_limit_more_count() {
         ..RangeRequest::all()
     };
     let limited = s.range(&limited).expect("limit");
-    assert_eq!((keys(&limited), limited.count, limited.more), (vec!["a".into(), "ab".into()], 5, true));
+    assert_eq!(
+        (keys(&limited), limited.count, limited.more),
+        (vec!["a".into(), "ab".into()], 5, true)
+    );
     let exact = RangeRequest {
         limit: 5,
         ..RangeRequest::all()
     };
     assert!(!s.range(&exact).expect("limit 5").more);
-    let reversed = s.range(&RangeRequest::range(b("c"), b("a"))).expect("empty");
+    let reversed = s
+        .range(&RangeRequest::range(b("c"), b("a")))
+        .expect("empty");
     assert_eq!((reversed.kvs.len(), reversed.count), (0, 0));
     assert_eq!(s.range(&RangeRequest::default()), Err(MvccError::EmptyKey));
 }
@@ -221,7 +238,10 @@ fn keys_only_and_count_only() {
         ..RangeRequest::all()
     };
     let resp = s.range(&req).expect("keys only");
-    assert!(resp.kvs.iter().all(|kv| kv.value.is_empty() && kv.version == 1));
+    assert!(resp
+        .kvs
+        .iter()
+        .all(|kv| kv.value.is_empty() && kv.version == 1));
     let req = RangeRequest {
         count_only: true,
         limit: 1,
@@ -247,14 +267,23 @@ fn sorting_happens_before_the_limit() {
         };
         keys(&s.range(&req).expect("sorted"))
     };
-    assert_eq!(sorted(SortOrder::Descend, SortTarget::Key, 0), ["c", "b", "a"]);
+    assert_eq!(
+        sorted(SortOrder::Descend, SortTarget::Key, 0),
+        ["c", "b", "a"]
+    );
     assert_eq!(sorted(SortOrder::Ascend, SortTarget::Key, 2), ["a", "b"]);
     assert_eq!(sorted(SortOrder::Descend, SortTarget::Mod, 2), ["a", "c"]);
-    assert_eq!(sorted(SortOrder::Ascend, SortTarget::Value, 0), ["b", "c", "a"]);
+    assert_eq!(
+        sorted(SortOrder::Ascend, SortTarget::Value, 0),
+        ["b", "c", "a"]
+    );
     assert_eq!(sorted(SortOrder::Descend, SortTarget::Create, 1), ["c"]);
     assert_eq!(sorted(SortOrder::Descend, SortTarget::Version, 1), ["a"]);
     // Order NONE with a non-key target sorts ascending (etcd); ties stay in key order.
-    assert_eq!(sorted(SortOrder::None, SortTarget::Version, 0), ["b", "c", "a"]);
+    assert_eq!(
+        sorted(SortOrder::None, SortTarget::Version, 0),
+        ["b", "c", "a"]
+    );
     assert_eq!(sorted(SortOrder::None, SortTarget::Mod, 0), ["b", "c", "a"]);
     let req = RangeRequest {
         sort_order: SortOrder::Descend,
@@ -281,8 +310,14 @@ fn revision_filters() {
     let ks = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
     assert_eq!(filtered(&|r| r.min_mod_revision = 4), (ks(&["a", "c"]), 3));
     assert_eq!(filtered(&|r| r.max_mod_revision = 4), (ks(&["b", "c"]), 3));
-    assert_eq!(filtered(&|r| r.min_create_revision = 3), (ks(&["b", "c"]), 3));
-    assert_eq!(filtered(&|r| r.max_create_revision = 3), (ks(&["a", "b"]), 3));
+    assert_eq!(
+        filtered(&|r| r.min_create_revision = 3),
+        (ks(&["b", "c"]), 3)
+    );
+    assert_eq!(
+        filtered(&|r| r.max_create_revision = 3),
+        (ks(&["a", "b"]), 3)
+    );
     let limited = |r: &mut RangeRequest| {
         r.min_mod_revision = 3;
         r.limit = 1;
@@ -301,13 +336,22 @@ fn reads_at_compacted_and_future_revisions() {
             revision: rev,
             ..RangeRequest::key(b("a"))
         };
-        s.range(&req).map(|r| r.kvs.first().map(|kv| kv.value.clone()))
+        s.range(&req)
+            .map(|r| r.kvs.first().map(|kv| kv.value.clone()))
     };
     assert_eq!(at(&s, 6), Err(MvccError::FutureRev));
     assert_eq!(at(&s, 1), Ok(None));
-    s.compact(&CompactionRequest { revision: 4, physical: false }).expect("compact");
+    s.compact(&CompactionRequest {
+        revision: 4,
+        physical: false,
+    })
+    .expect("compact");
     assert_eq!(at(&s, 3), Err(MvccError::Compacted));
-    assert_eq!(at(&s, 4), Ok(Some(b("3"))), "the compacted revision itself is readable");
+    assert_eq!(
+        at(&s, 4),
+        Ok(Some(b("3"))),
+        "the compacted revision itself is readable"
+    );
     assert_eq!(at(&s, 5), Ok(Some(b("4"))));
     assert_eq!(at(&s, 0), Ok(Some(b("4"))));
     assert_eq!(
@@ -323,7 +367,12 @@ fn reads_at_compacted_and_future_revisions() {
 #[test]
 fn compaction_errors_and_released_history() {
     let mut s = MvccStore::new();
-    let compact = |s: &mut MvccStore, revision| s.compact(&CompactionRequest { revision, physical: true });
+    let compact = |s: &mut MvccStore, revision| {
+        s.compact(&CompactionRequest {
+            revision,
+            physical: true,
+        })
+    };
     put(&mut s, "a", "1"); // 2
     put(&mut s, "a", "22"); // 3
     put(&mut s, "b", "1"); // 4
@@ -351,8 +400,15 @@ fn size_accounting_counts_every_retained_change() {
     assert_eq!(s.size_bytes(), 3 + 5 + CHANGE_OVERHEAD_BYTES);
     put(&mut s, "key", "v");
     del(&mut s, "key");
-    assert_eq!(s.size_bytes(), (3 + 5) + (3 + 1) + 3 + 3 * CHANGE_OVERHEAD_BYTES);
-    s.compact(&CompactionRequest { revision: 4, physical: false }).expect("compact");
+    assert_eq!(
+        s.size_bytes(),
+        (3 + 5) + (3 + 1) + 3 + 3 * CHANGE_OVERHEAD_BYTES
+    );
+    s.compact(&CompactionRequest {
+        revision: 4,
+        physical: false,
+    })
+    .expect("compact");
     assert_eq!((s.size_bytes(), s.history_key_count()), (0, 0));
 }
 
@@ -365,7 +421,11 @@ fn a_clone_does_not_see_later_writes() {
     let snapshot = s.clone();
     put(&mut s, "k000", "changed");
     del(&mut s, "k100");
-    s.compact(&CompactionRequest { revision: 150, physical: false }).expect("compact");
+    s.compact(&CompactionRequest {
+        revision: 150,
+        physical: false,
+    })
+    .expect("compact");
     assert_eq!(snapshot.revision(), 201);
     assert_eq!(snapshot.compacted_revision(), 0);
     assert_eq!(snapshot.get(b"k000").map(|kv| kv.value), Some(b("v")));
@@ -392,8 +452,12 @@ fn every_compare_target_and_operator() {
     use CompareResult::*;
     let s = compare_store();
     // (compare builder, value below, equal value, value above)
-    let targets: Vec<(&str, Box<dyn Fn(CompareResult, i64) -> Compare>)> = vec![
-        ("version", Box::new(|r, d| Compare::version(b("k"), r, 2 + d))),
+    type MakeCompare = Box<dyn Fn(CompareResult, i64) -> Compare>;
+    let targets: Vec<(&str, MakeCompare)> = vec![
+        (
+            "version",
+            Box::new(|r, d| Compare::version(b("k"), r, 2 + d)),
+        ),
         ("create", Box::new(|r, d| Compare::create(b("k"), r, 2 + d))),
         ("mod", Box::new(|r, d| Compare::modified(b("k"), r, 3 + d))),
         ("lease", Box::new(|r, d| Compare::lease(b("k"), r, 7 + d))),
@@ -483,11 +547,19 @@ fn a_txn_is_one_revision_and_reads_its_own_writes() {
     let ResponseOp::Range(read) = &applied.response.responses[2] else {
         panic!("not a range: {:?}", applied.response.responses[2]);
     };
-    assert_eq!(read.kvs[0].value, b("1"), "a read sees the txn's earlier put");
+    assert_eq!(
+        read.kvs[0].value,
+        b("1"),
+        "a read sees the txn's earlier put"
+    );
     let ResponseOp::Range(old) = &applied.response.responses[4] else {
         panic!("not a range");
     };
-    assert_eq!(old.kvs[0].value, b("0"), "a read at an older revision sees it");
+    assert_eq!(
+        old.kvs[0].value,
+        b("0"),
+        "a read at an older revision sees it"
+    );
     assert_eq!(s.get(b"a").map(|kv| kv.version), Some(2));
     assert!(s.get(b"d").is_none());
 }
@@ -521,7 +593,11 @@ fn nested_txns_choose_their_branch_on_the_state_before_the_txn() {
     );
     let outer = when(
         vec![],
-        vec![put_op("a", "1"), RequestOp::Txn(inner), put_op("after", "y")],
+        vec![
+            put_op("a", "1"),
+            RequestOp::Txn(inner),
+            put_op("after", "y"),
+        ],
         vec![],
     );
     let applied = txn(&mut s, outer).expect("txn");
@@ -534,7 +610,11 @@ fn nested_txns_choose_their_branch_on_the_state_before_the_txn() {
     let ResponseOp::Range(read) = &nested.responses[1] else {
         panic!("not a range");
     };
-    assert_eq!(read.kvs[0].value, b("1"), "a nested read sees the outer write");
+    assert_eq!(
+        read.kvs[0].value,
+        b("1"),
+        "a nested read sees the outer write"
+    );
     let events: Vec<_> = applied.events.iter().map(|e| e.kv.key.clone()).collect();
     assert_eq!(events, [b("a"), b("else"), b("after")]);
 }
@@ -550,9 +630,8 @@ fn duplicate_keys_in_a_txn() {
     assert_eq!(check(vec![del_op("a", "\0"), put_op("z", "1")]), dup);
     assert_eq!(check(vec![del_op("a", "c"), put_op("c", "1")]), Ok(()));
     assert_eq!(check(vec![del_op("a", "c"), del_op("b", "d")]), Ok(()));
-    let nested = |then: Vec<RequestOp>, other: Vec<RequestOp>| {
-        RequestOp::Txn(when(vec![], then, other))
-    };
+    let nested =
+        |then: Vec<RequestOp>, other: Vec<RequestOp>| RequestOp::Txn(when(vec![], then, other));
     let both_branches = nested(vec![put_op("a", "1")], vec![put_op("a", "2")]);
     assert_eq!(check(vec![both_branches]), Ok(()));
     let outer_and_inner = vec![put_op("a", "1"), nested(vec![put_op("a", "2")], vec![])];
@@ -578,17 +657,32 @@ fn duplicate_keys_in_a_txn() {
 
 #[test]
 fn too_many_operations_in_a_txn() {
-    let puts = |n: usize| (0..n).map(|i| put_op(&format!("k{i}"), "v")).collect::<Vec<_>>();
+    let puts = |n: usize| {
+        (0..n)
+            .map(|i| put_op(&format!("k{i}"), "v"))
+            .collect::<Vec<_>>()
+    };
     let too_many = Err(MvccError::TooManyOps);
     assert_eq!(validate_txn(&when(vec![], puts(128), vec![]), 128), Ok(()));
-    assert_eq!(validate_txn(&when(vec![], puts(129), vec![]), 128), too_many);
+    assert_eq!(
+        validate_txn(&when(vec![], puts(129), vec![]), 128),
+        too_many
+    );
     assert_eq!(validate_txn(&when(vec![], vec![], puts(4)), 3), too_many);
-    let compares = (0..4).map(|_| Compare::version(b("a"), CompareResult::Equal, 0)).collect();
+    let compares = (0..4)
+        .map(|_| Compare::version(b("a"), CompareResult::Equal, 0))
+        .collect();
     assert_eq!(validate_txn(&when(compares, vec![], vec![]), 3), too_many);
     // A nested txn gets the budget its parent left: 3 - 2 = 1 here.
     let inner = |n| RequestOp::Txn(when(vec![], puts(n), vec![]));
-    assert_eq!(validate_txn(&when(vec![], vec![inner(1), get_op("x")], vec![]), 3), Ok(()));
-    assert_eq!(validate_txn(&when(vec![], vec![inner(2), get_op("x")], vec![]), 3), too_many);
+    assert_eq!(
+        validate_txn(&when(vec![], vec![inner(1), get_op("x")], vec![]), 3),
+        Ok(())
+    );
+    assert_eq!(
+        validate_txn(&when(vec![], vec![inner(2), get_op("x")], vec![]), 3),
+        too_many
+    );
     let mut s = MvccStore::new();
     let err = s.txn(&when(vec![], puts(3), vec![]), 2).err();
     assert_eq!(err, Some(MvccError::TooManyOps));
@@ -608,7 +702,10 @@ fn txn_state_checks_run_before_any_change() {
     });
     let req = when(vec![], vec![put_op("a", "1"), keep.clone()], vec![]);
     assert_eq!(txn(&mut s, req), Err(MvccError::KeyNotFound));
-    assert_eq!((s.revision(), s.get(b"a").map(|kv| kv.value)), (2, Some(b("0"))));
+    assert_eq!(
+        (s.revision(), s.get(b"a").map(|kv| kv.value)),
+        (2, Some(b("0")))
+    );
     // The same put in the branch that does not run is fine.
     let req = when(vec![], vec![put_op("a", "1")], vec![keep]);
     txn(&mut s, req).expect("txn");
@@ -618,13 +715,24 @@ fn txn_state_checks_run_before_any_change() {
     });
     let req = when(vec![], vec![put_op("a", "2"), future], vec![]);
     assert_eq!(txn(&mut s, req), Err(MvccError::FutureRev));
-    s.compact(&CompactionRequest { revision: 3, physical: false }).expect("compact");
+    s.compact(&CompactionRequest {
+        revision: 3,
+        physical: false,
+    })
+    .expect("compact");
     let old = RequestOp::Range(RangeRequest {
         revision: 2,
         ..RangeRequest::key(b("a"))
     });
-    assert_eq!(txn(&mut s, when(vec![], vec![old], vec![])), Err(MvccError::Compacted));
-    let empty = when(vec![], vec![RequestOp::Range(RangeRequest::default())], vec![]);
+    assert_eq!(
+        txn(&mut s, when(vec![], vec![old], vec![])),
+        Err(MvccError::Compacted)
+    );
+    let empty = when(
+        vec![],
+        vec![RequestOp::Range(RangeRequest::default())],
+        vec![],
+    );
     assert_eq!(txn(&mut s, empty), Err(MvccError::EmptyKey));
     assert_eq!(s.revision(), 3);
 }
@@ -636,16 +744,27 @@ fn snapshots_round_trip_and_refuse_unknown_versions() {
     put(&mut s, "b", "2");
     del(&mut s, "a");
     put(&mut s, "a", "3");
-    s.compact(&CompactionRequest { revision: 3, physical: false }).expect("compact");
+    s.compact(&CompactionRequest {
+        revision: 3,
+        physical: false,
+    })
+    .expect("compact");
     let bytes = bincode::serialize(&s).expect("encode");
     let back: MvccStore = bincode::deserialize(&bytes).expect("decode");
     assert_eq!(back, s);
     assert_eq!(back.size_bytes(), s.size_bytes());
     let future = bincode::serialize(&(SNAPSHOT_FORMAT_VERSION + 1, "whatever")).expect("encode");
     let err = bincode::deserialize::<MvccStore>(&future).expect_err("unknown version");
-    assert!(err.to_string().contains("MVCC snapshot format version 2 is unknown"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("MVCC snapshot format version 2 is unknown"),
+        "{err}"
+    );
     let empty = bincode::serialize(&MvccStore::new()).expect("encode");
-    assert_eq!(bincode::deserialize::<MvccStore>(&empty).ok(), Some(MvccStore::new()));
+    assert_eq!(
+        bincode::deserialize::<MvccStore>(&empty).ok(),
+        Some(MvccStore::new())
+    );
 }
 
 #[test]
@@ -662,14 +781,23 @@ fn corrupt_snapshots_are_refused() {
             compacted: 0,
             records: records
                 .into_iter()
-                .map(|(key, revision, kind)| RecordImage { key, revision, kind })
+                .map(|(key, revision, kind)| RecordImage {
+                    key,
+                    revision,
+                    kind,
+                })
                 .collect(),
         };
         bincode::serialize(&(SNAPSHOT_FORMAT_VERSION, body)).expect("encode")
     };
-    let decode = |bytes: Vec<u8>| bincode::deserialize::<MvccStore>(&bytes).map_err(|e| e.to_string());
+    let decode =
+        |bytes: Vec<u8>| bincode::deserialize::<MvccStore>(&bytes).map_err(|e| e.to_string());
     let r = Revision::new;
-    let good = encode(vec![(b("a"), r(2, 0), put(1)), (b("a"), r(3, 0), put(2)), (b("b"), r(4, 0), put(1))]);
+    let good = encode(vec![
+        (b("a"), r(2, 0), put(1)),
+        (b("a"), r(3, 0), put(2)),
+        (b("b"), r(4, 0), put(1)),
+    ]);
     assert_eq!(decode(good).map(|s| s.change_count()), Ok(3));
     let unordered = encode(vec![(b("a"), r(3, 0), put(2)), (b("a"), r(2, 0), put(1))]);
     assert!(decode(unordered).is_err_and(|e| e.contains("corrupt MVCC snapshot")));

@@ -18,8 +18,8 @@ use bytes::Bytes;
 
 use super::store::{check_put_request, Applied, MvccStore, Write};
 use super::types::{
-    Compare, CompareResult, CompareTarget, KeyRange, KeyValue, RequestOp, ResponseOp,
-    TargetUnion, TxnRequest, TxnResponse,
+    Compare, CompareResult, CompareTarget, KeyRange, KeyValue, RequestOp, ResponseOp, TargetUnion,
+    TxnRequest, TxnResponse,
 };
 use super::MvccError;
 
@@ -42,7 +42,11 @@ pub fn validate_txn(req: &TxnRequest, max_txn_ops: usize) -> Result<(), MvccErro
 }
 
 fn check_txn_request(req: &TxnRequest, max_txn_ops: i64) -> Result<(), MvccError> {
-    let ops = req.compare.len().max(req.success.len()).max(req.failure.len());
+    let ops = req
+        .compare
+        .len()
+        .max(req.success.len())
+        .max(req.failure.len());
     let ops = i64::try_from(ops).unwrap_or(i64::MAX);
     if ops > max_txn_ops {
         return Err(MvccError::TooManyOps);
@@ -232,7 +236,11 @@ impl MvccStore {
             responses.push(match op {
                 RequestOp::Range(r) => {
                     // Reads at "current" see the Txn's own writes (they are at `write.main`).
-                    let rev = if r.revision > 0 { r.revision } else { write.main };
+                    let rev = if r.revision > 0 {
+                        r.revision
+                    } else {
+                        write.main
+                    };
                     ResponseOp::Range(self.range_at(r, rev))
                 }
                 RequestOp::Put(p) => ResponseOp::Put(self.put_in(write, p)),
