@@ -255,7 +255,7 @@ impl MvccStore {
     /// Starts a write that will get the next main revision if it changes anything.
     pub(super) fn begin(&self) -> Write {
         Write {
-            main: self.revision + 1,
+            main: self.revision.saturating_add(1),
             events: Vec::new(),
         }
     }

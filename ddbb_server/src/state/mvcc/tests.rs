@@ -433,6 +433,13 @@ fn a_clone_does_not_see_later_writes() {
     assert_eq!(get_at(&snapshot, "k050", 3), None);
     assert_eq!(snapshot.change_count(), 200);
     assert_ne!(snapshot, s);
+    // Untouched keys share their history with the clone (structural sharing).
+    let shared = |k: &str| match (snapshot.keys.get(k.as_bytes()), s.keys.get(k.as_bytes())) {
+        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    assert!(shared("k199"));
+    assert!(!shared("k000"));
 }
 
 fn compare_store() -> MvccStore {
