@@ -210,76 +210,99 @@ fn step(store: &mut MvccStore, model: &mut Model, op: &Op) -> Result<(), TestCas
     let rev = model.current() + 1;
     let mut state = model.latest();
     let changes = match op {
-        Op::Compact(r) => {
-            let got = store.compact(&CompactionRequest {
-                revision: *r,
-                physical: false,
-            });
-            let expected = if *r <= model.compacted {
-                Err(MvccError::Compacted)
-            } else if *r > model.current() {
-                Err(MvccError::FutureRev)
-            } else {
-                model.compacted = *r;
-                Ok(CompactionResponse {})
-            };
-            prop_assert_eq!(got, expected);
-            return Ok(());
-        }
-        Op::Simple(s) => {
-            let (changes, read) = Model::apply(&mut state, rev, s);
-            let events = match request(s) {
-                RequestOp::Put(p) => store.put(&p).map(|a| a.events),
-                RequestOp::DeleteRange(d) => store.delete_range(&d).map(|a| a.events),
-                RequestOp::Range(r) => {
-                    let resp = store
-                        .range(&r)
-                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-                    prop_assert_eq!(resp.kvs.first().cloned(), read);
-                    Ok(Vec::new())
-                }
-                RequestOp::Txn(_) => Ok(Vec::new()),
-            };
-            let events = events.map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(events.len(), changes);
-            prop_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
-            changes
-        }
+        Op::Compact(r) => return step_compact(store, model, *r),
+        Op::Simple(s) => step_simple(store, &mut state, rev, s)?,
         Op::Txn {
             compare,
             success,
             failure,
-        } => {
-            let req = TxnRequest {
-                compare: compare.iter().map(to_compare).collect(),
-                success: success.iter().map(request).collect(),
-                failure: failure.iter().map(request).collect(),
-            };
-            let got = store.txn(&req, DEFAULT_MAX_TXN_OPS);
-            if Model::duplicate(success) || Model::duplicate(failure) {
-                prop_assert_eq!(got.err(), Some(MvccError::DuplicateKey));
-                return Ok(());
-            }
-            let got = got.map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let succeeded = compare.iter().all(|c| Model::holds(&state, c));
-            prop_assert_eq!(got.response.succeeded, succeeded);
-            let branch = if succeeded { success } else { failure };
-            let mut changes = 0;
-            for (s, resp) in branch.iter().zip(&got.response.responses) {
-                let (n, read) = Model::apply(&mut state, rev, s);
-                changes += n;
-                if let (Simple::Get(_), ResponseOp::Range(r)) = (s, resp) {
-                    prop_assert_eq!(r.kvs.first().cloned(), read);
-                }
-            }
-            prop_assert_eq!(got.events.len(), changes);
-            changes
-        }
+        } => step_txn(store, &mut state, rev, compare, success, failure)?,
     };
     if changes > 0 {
         model.states.insert(rev, state);
     }
     Ok(())
+}
+
+fn fail(e: MvccError) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+fn step_compact(store: &mut MvccStore, model: &mut Model, rev: i64) -> Result<(), TestCaseError> {
+    let got = store.compact(&CompactionRequest {
+        revision: rev,
+        physical: false,
+    });
+    let expected = if rev <= model.compacted {
+        Err(MvccError::Compacted)
+    } else if rev > model.current() {
+        Err(MvccError::FutureRev)
+    } else {
+        model.compacted = rev;
+        Ok(CompactionResponse {})
+    };
+    prop_assert_eq!(got, expected);
+    Ok(())
+}
+
+/// A put, delete or read; returns the number of changes.
+fn step_simple(
+    store: &mut MvccStore,
+    state: &mut State,
+    rev: i64,
+    s: &Simple,
+) -> Result<usize, TestCaseError> {
+    let (changes, read) = Model::apply(state, rev, s);
+    let events = match request(s) {
+        RequestOp::Put(p) => store.put(&p).map_err(fail)?.events,
+        RequestOp::DeleteRange(d) => store.delete_range(&d).map_err(fail)?.events,
+        RequestOp::Range(r) => {
+            let resp = store.range(&r).map_err(fail)?;
+            prop_assert_eq!(resp.kvs.first().cloned(), read);
+            Vec::new()
+        }
+        RequestOp::Txn(_) => Vec::new(),
+    };
+    prop_assert_eq!(events.len(), changes);
+    prop_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
+    Ok(changes)
+}
+
+/// A Txn of simple ops; returns the number of changes.
+fn step_txn(
+    store: &mut MvccStore,
+    state: &mut State,
+    rev: i64,
+    compare: &Option<(usize, CompareTarget, CompareResult, i64)>,
+    success: &[Simple],
+    failure: &[Simple],
+) -> Result<usize, TestCaseError> {
+    let req = TxnRequest {
+        compare: compare.iter().map(to_compare).collect(),
+        success: success.iter().map(request).collect(),
+        failure: failure.iter().map(request).collect(),
+    };
+    let got = store.txn(&req, DEFAULT_MAX_TXN_OPS);
+    if Model::duplicate(success) || Model::duplicate(failure) {
+        prop_assert_eq!(got.err(), Some(MvccError::DuplicateKey));
+        return Ok(0);
+    }
+    let got = got.map_err(fail)?;
+    let succeeded = compare.iter().all(|c| Model::holds(state, c));
+    prop_assert_eq!(got.response.succeeded, succeeded);
+    let branch = if succeeded { success } else { failure };
+    prop_assert_eq!(got.response.responses.len(), branch.len());
+    let mut changes = 0;
+    for (s, resp) in branch.iter().zip(&got.response.responses) {
+        let (n, read) = Model::apply(state, rev, s);
+        changes += n;
+        if let (Simple::Get(_), ResponseOp::Range(r)) = (s, resp) {
+            prop_assert_eq!(r.kvs.first().cloned(), read);
+        }
+    }
+    prop_assert_eq!(got.events.len(), changes);
+    prop_assert!(got.events.iter().all(|e| e.kv.mod_revision == rev));
+    Ok(changes)
 }
 
 /// Every read at every revision agrees with the model or fails as it must.
