@@ -7,6 +7,7 @@
 //! `mod_revision` and `version`.
 
 mod kv;
+pub mod mvcc;
 mod session;
 mod snapshot;
 

@@ -1,0 +1,43 @@
+//! The MVCC module's one error type, with etcd's exact error texts (clients match on them).
+
+/// Why an MVCC request was refused. A refused request changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MvccError {
+    /// The revision asked for is below the compacted revision (gRPC `OutOfRange`).
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    /// The revision asked for is above the current revision (gRPC `OutOfRange`).
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRev,
+    /// A Txn writes one key twice (gRPC `InvalidArgument`).
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    /// A Txn has more compares or operations than allowed (gRPC `InvalidArgument`).
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    /// `ignore_value`/`ignore_lease` on a key that does not exist (gRPC `InvalidArgument`).
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    /// An empty key (gRPC `InvalidArgument`).
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    /// `ignore_value` together with a non-empty value (gRPC `InvalidArgument`).
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    /// `ignore_lease` together with a non-zero lease (gRPC `InvalidArgument`).
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    /// A snapshot written in a format this build does not know.
+    #[error(
+        "MVCC snapshot format version {found} is unknown (this build reads version {supported})"
+    )]
+    UnknownSnapshotFormat {
+        /// The version found in the snapshot.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// A snapshot whose contents are inconsistent.
+    #[error("corrupt MVCC snapshot: {0}")]
+    CorruptSnapshot(String),
+}
