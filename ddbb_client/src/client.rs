@@ -5,7 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ddbb_libs::cmd::{Cas, Del, DelTarget, Get, KeyRange, Ping, Put, PutReply, Range, RangeView};
+use ddbb_libs::cmd::{
+    Alarm, Cas, Compact, Del, DelTarget, Get, KeyRange, Ping, Put, PutReply, Range, RangeView, Txn,
+    TxnReply,
+};
+use ddbb_libs::kv::{AlarmMember, AlarmType, SortOrder, SortTarget};
 use ddbb_libs::{Command, Consistency, Frame, KeyValue, RequestId, Revision, StatusReply};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -69,6 +73,12 @@ pub struct RangeOptions {
     pub view: RangeView,
     /// Linearizable (default) or serializable.
     pub consistency: Consistency,
+    /// Read at this revision (0: current).
+    pub revision: i64,
+    /// Sort by this, in this direction (`None`: key order).
+    pub sort: Option<(SortTarget, SortOrder)>,
+    /// `[min_mod, max_mod, min_create, max_create]` revision filters (0: none).
+    pub filters: [i64; 4],
 }
 
 /// The result of a range read; its variant follows [`RangeOptions::view`].
@@ -234,6 +244,8 @@ impl Client {
             key: key.into(),
             value: value.into(),
             if_revision: None,
+            lease: 0,
+            prev_kv: false,
             request: None,
             reply: PutReply::Revision,
         });
@@ -252,6 +264,8 @@ impl Client {
             key: key.into(),
             value: value.into(),
             if_revision: Some(revision),
+            lease: 0,
+            prev_kv: false,
             request: None,
             reply: PutReply::Revision,
         });
@@ -265,6 +279,8 @@ impl Client {
             key: key.into(),
             value: value.into(),
             if_revision: None,
+            lease: 0,
+            prev_kv: false,
             request: None,
             reply: PutReply::Ok,
         });
@@ -287,6 +303,7 @@ impl Client {
     ) -> Result<Option<Bytes>> {
         let cmd = Command::Get(Get {
             key: key.into(),
+            revision: 0,
             consistency,
         });
         match self.execute(cmd).await? {
@@ -302,6 +319,9 @@ impl Client {
             range,
             limit: options.limit,
             view: options.view,
+            revision: options.revision,
+            sort: options.sort,
+            filters: options.filters,
             consistency: options.consistency,
         });
         let frame = self.execute(cmd).await?;
@@ -360,6 +380,7 @@ impl Client {
     async fn delete_target(&self, target: DelTarget) -> Result<u64> {
         let cmd = Command::Del(Del {
             target,
+            prev_kv: false,
             request: None,
         });
         self.execute(cmd).await.and_then(int)
@@ -379,6 +400,50 @@ impl Client {
             request: None,
         });
         self.execute(cmd).await.and_then(int).map(|n| n == 1)
+    }
+
+    /// Runs a transaction (see [`Txn`]); retried exactly-once like every write.
+    pub async fn txn(&self, txn: Txn) -> Result<TxnReply> {
+        let frame = self.execute(Command::Txn(txn)).await?;
+        TxnReply::from_frame(frame).map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    /// Compacts the history below `revision` on every replica.
+    pub async fn compact(&self, revision: i64) -> Result<()> {
+        let cmd = Command::Compact(Compact {
+            revision,
+            physical: false,
+            request: None,
+        });
+        match self.execute(cmd).await? {
+            Frame::Simple(s) if s == "OK" => Ok(()),
+            other => unexpected(other),
+        }
+    }
+
+    /// `ALARM LIST` or `ALARM DISARM`: the alarms raised afterwards.
+    pub async fn alarm(&self, action: Alarm) -> Result<Vec<AlarmMember>> {
+        let bad = || Error::Protocol("malformed ALARM reply".into());
+        let Frame::Array(items) = self.execute(Command::Alarm(action)).await? else {
+            return Err(bad());
+        };
+        items
+            .into_iter()
+            .map(|item| match item {
+                Frame::Array(pair) => match pair.as_slice() {
+                    [Frame::Integer(id), Frame::Bulk(name)] => Ok(AlarmMember {
+                        member_id: *id as u64,
+                        alarm: match &name[..] {
+                            b"NOSPACE" => AlarmType::NoSpace,
+                            b"CORRUPT" => AlarmType::Corrupt,
+                            _ => AlarmType::None,
+                        },
+                    }),
+                    _ => Err(bad()),
+                },
+                _ => Err(bad()),
+            })
+            .collect()
     }
 
     /// `STATUS` of whichever endpoint answers first (with failover).
@@ -519,6 +584,8 @@ impl Client {
             Command::Put(c) => &mut c.request,
             Command::Del(c) => &mut c.request,
             Command::Cas(c) => &mut c.request,
+            Command::Txn(c) => &mut c.request,
+            Command::Compact(c) => &mut c.request,
             _ => return,
         };
         if slot.is_none() {
@@ -665,6 +732,7 @@ mod tests {
         let mut b = a.clone();
         let mut read = Command::Get(Get {
             key: "k".into(),
+            revision: 0,
             consistency: Consistency::Linearizable,
         });
         c.assign_request_id(&mut a);

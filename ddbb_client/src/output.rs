@@ -445,6 +445,7 @@ mod tests {
             create_revision: 2,
             mod_revision: 3,
             version: 2,
+            lease: 0,
         }
     }
 

@@ -123,6 +123,8 @@ fn a_request_id_retried_on_another_endpoint_is_applied_once() {
         key: "once".into(),
         value: "v".into(),
         if_revision: None,
+        lease: 0,
+        prev_kv: false,
         request: Some(RequestId {
             client: client.client_id(),
             seq: 1_000_000,

@@ -12,6 +12,7 @@ pub mod cmd;
 pub mod connection;
 pub mod error;
 pub mod frame;
+pub mod kv;
 pub mod reply;
 pub mod types;
 
@@ -19,5 +20,6 @@ pub use cmd::Command;
 pub use connection::{Connection, FrameReader, FrameWriter};
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameLimits};
-pub use reply::{KeyValue, StatusReply};
+pub use kv::KeyValue;
+pub use reply::{alarm_list, StatusReply};
 pub use types::{Consistency, LogIndex, NodeId, RequestId, Revision};

@@ -8,36 +8,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::kv::{AlarmMember, KeyValue};
 use crate::types::{LogIndex, NodeId, Revision};
 
-/// One key with etcd's metadata, as `RANGE ... REVS` returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyValue {
-    /// The key.
-    pub key: Bytes,
-    /// The value.
-    pub value: Bytes,
-    /// Revision of the write that created the key (since its last deletion).
-    pub create_revision: Revision,
-    /// Revision of the last write to the key.
-    pub mod_revision: Revision,
-    /// Number of writes to the key since it was created (1 after creation).
-    pub version: u64,
-}
-
 impl KeyValue {
-    /// `[key, value, create_revision, mod_revision, version]`
+    /// `[key, value, create_revision, mod_revision, version, lease]`
     pub fn to_frame(&self) -> Frame {
         Frame::Array(vec![
             Frame::Bulk(self.key.clone()),
             Frame::Bulk(self.value.clone()),
-            Frame::Integer(self.create_revision as i64),
-            Frame::Integer(self.mod_revision as i64),
-            Frame::Integer(self.version as i64),
+            Frame::Integer(self.create_revision),
+            Frame::Integer(self.mod_revision),
+            Frame::Integer(self.version),
+            Frame::Integer(self.lease),
         ])
     }
 
-    /// Reads the array [`KeyValue::to_frame`] writes.
+    /// Reads the array [`KeyValue::to_frame`] writes (the lease may be missing).
     pub fn from_frame(frame: Frame) -> Result<KeyValue> {
         let bad = || Error::invalid("malformed key-value reply");
         let Frame::Array(items) = frame else {
@@ -50,16 +37,18 @@ impl KeyValue {
         };
         let key = bulk()?;
         let value = bulk()?;
-        let mut int = || match it.next() {
-            Some(Frame::Integer(n)) if n >= 0 => Ok(n as u64),
+        let mut int = |optional: bool| match it.next() {
+            Some(Frame::Integer(n)) => Ok(n),
+            None if optional => Ok(0),
             _ => Err(bad()),
         };
         Ok(KeyValue {
             key,
             value,
-            create_revision: int()?,
-            mod_revision: int()?,
-            version: int()?,
+            create_revision: int(false)?,
+            mod_revision: int(false)?,
+            version: int(false)?,
+            lease: int(true)?,
         })
     }
 }
@@ -104,6 +93,21 @@ pub struct StatusReply {
     pub pending_writes: u64,
     /// Linearizable reads waiting for a read barrier at this replica.
     pub pending_reads: u64,
+    /// The store's compacted revision (reads below it fail).
+    pub compact_revision: u64,
+    /// Estimated bytes of the MVCC store (what `--quota-backend-bytes` limits).
+    pub db_size: u64,
+    /// Raised alarms as `KIND:member,...` (e.g. `NOSPACE:1`); empty when none.
+    pub alarms: String,
+}
+
+/// Formats alarms as [`StatusReply::alarms`] shows them.
+pub fn alarm_list(alarms: &[AlarmMember]) -> String {
+    let items: Vec<String> = alarms
+        .iter()
+        .map(|a| format!("{}:{}", a.alarm.name(), a.member_id))
+        .collect();
+    items.join(",")
 }
 
 fn join_ids(ids: &[NodeId]) -> Frame {
@@ -141,6 +145,9 @@ impl StatusReply {
             ("snapshot_index", int(self.snapshot_index as u64)),
             ("pending_writes", int(self.pending_writes)),
             ("pending_reads", int(self.pending_reads)),
+            ("compact_revision", int(self.compact_revision)),
+            ("db_size", int(self.db_size)),
+            ("alarms", Frame::Bulk(Bytes::from(self.alarms.clone()))),
         ]
     }
 
@@ -192,6 +199,9 @@ impl StatusReply {
                 b"snapshot_index" => out.snapshot_index = int()? as LogIndex,
                 b"pending_writes" => out.pending_writes = int()?,
                 b"pending_reads" => out.pending_reads = int()?,
+                b"compact_revision" => out.compact_revision = int()?,
+                b"db_size" => out.db_size = int()?,
+                b"alarms" => out.alarms = String::from_utf8_lossy(&text()?).into_owned(),
                 _ => {}
             }
         }
@@ -211,6 +221,7 @@ mod tests {
             create_revision: 3,
             mod_revision: 9,
             version: 4,
+            lease: 7,
         };
         assert_eq!(KeyValue::from_frame(kv.to_frame()).unwrap(), kv);
         assert!(KeyValue::from_frame(Frame::Null).is_err());
@@ -236,6 +247,9 @@ mod tests {
             snapshot_index: 8,
             pending_writes: 1,
             pending_reads: 2,
+            compact_revision: 3,
+            db_size: 4096,
+            alarms: "NOSPACE:1".into(),
         };
         let Frame::Array(mut items) = s.to_frame() else {
             unreachable!()

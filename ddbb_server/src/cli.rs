@@ -71,6 +71,24 @@ pub struct ServerArgs {
     /// Most client connections at once.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Most compares plus operations in one transaction (etcd's flag).
+    #[arg(long, default_value_t = 128)]
+    pub max_txn_ops: usize,
+    /// Size of the MVCC store (keys, values and ~64 bytes per kept revision) above which
+    /// writes raise the cluster-wide NOSPACE alarm (etcd's flag; default 2 GiB).
+    #[arg(long, default_value_t = 2 << 30)]
+    pub quota_backend_bytes: u64,
+    /// `periodic` (keep --auto-compaction-retention of history, e.g. 1h) or `revision` (keep
+    /// that many revisions), as etcd.
+    #[arg(long, default_value = "periodic")]
+    pub auto_compaction_mode: String,
+    /// How much history auto-compaction keeps: a duration for `periodic` (a bare number is
+    /// hours), a revision count for `revision`; 0 (default) turns it off.
+    #[arg(long, default_value = "0")]
+    pub auto_compaction_retention: String,
+    /// How often `revision` auto-compaction checks, in milliseconds (etcd: 5 minutes).
+    #[arg(long, default_value_t = 300_000, hide = true)]
+    pub auto_compaction_interval_ms: u64,
     /// UNSAFE, for tests of the linearizability checker only: answer linearizable reads from
     /// local state without a read barrier.
     #[arg(long, hide = true)]
@@ -101,6 +119,14 @@ impl ServerArgs {
         c.max_peer_frame_bytes = self.max_peer_frame_bytes;
         c.max_connections = self.max_connections;
         c.unsafe_local_reads = self.unsafe_local_reads;
+        c.max_txn_ops = self.max_txn_ops;
+        c.quota_backend_bytes = self.quota_backend_bytes;
+        c.auto_compaction = crate::replica::AutoCompaction::parse(
+            &self.auto_compaction_mode,
+            &self.auto_compaction_retention,
+            Duration::from_millis(self.auto_compaction_interval_ms),
+        )
+        .map_err(crate::Error::Config)?;
         if let Some(journal) = &self.io_journal {
             let disk = crate::storage::disk::JournalDisk::create(journal).map_err(|source| {
                 crate::Error::Io(std::io::Error::new(

@@ -46,6 +46,13 @@ pub struct ServerConfig {
     pub disk: DiskRef,
     /// Make the WAL durable with fdatasync (false: benchmarks only, loses data on power loss).
     pub fsync: bool,
+    /// Most compares plus operations in one Txn (etcd's `--max-txn-ops`).
+    pub max_txn_ops: usize,
+    /// Store size in bytes above which writes raise the cluster-wide `NOSPACE` alarm
+    /// (etcd's `--quota-backend-bytes`).
+    pub quota_backend_bytes: u64,
+    /// Auto-compaction of the MVCC history (`None`: only explicit `Compact`s).
+    pub auto_compaction: Option<crate::replica::AutoCompaction>,
     /// Snapshot the state and compact the log every this many applied writes (a log entry
     /// without writes counts as one; 0: never).
     pub snapshot_every: usize,
@@ -75,6 +82,9 @@ impl ServerConfig {
             max_connections: 10_000,
             fsync: true,
             disk: crate::storage::disk::os(),
+            max_txn_ops: 128,
+            quota_backend_bytes: 2 << 30,
+            auto_compaction: None,
             snapshot_every: 10_000,
             join: false,
             unsafe_local_reads: false,

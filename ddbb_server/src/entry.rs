@@ -7,8 +7,8 @@
 //! This type lives in the server crate, not in `ddbb_libs`, because its `Entry` impl names
 //! the state machine's snapshot type.
 
-use bytes::Bytes;
-use ddbb_libs::{NodeId, RequestId, Revision};
+use ddbb_libs::kv::WriteRequest;
+use ddbb_libs::{NodeId, RequestId};
 use omnipaxos::storage::Entry;
 use serde::{Deserialize, Serialize};
 
@@ -44,42 +44,7 @@ pub struct WriteCommand {
     /// Client-chosen (`REQID`) or assigned by the origin replica.
     pub id: RequestId,
     /// What to do.
-    pub op: WriteOp,
-}
-
-/// A state change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WriteOp {
-    /// Set `key` to `value`, if `if_revision` (when given) equals the key's `mod_revision`.
-    Put {
-        /// The key.
-        key: Bytes,
-        /// The new value.
-        value: Bytes,
-        /// Guard: the key's current `mod_revision` (0 = absent).
-        if_revision: Option<Revision>,
-    },
-    /// Delete these keys.
-    Delete {
-        /// The keys.
-        keys: Vec<Bytes>,
-    },
-    /// Delete every key in `[start, end)` (`end = None`: no upper bound).
-    DeleteRange {
-        /// First key included.
-        start: Bytes,
-        /// First key excluded.
-        end: Option<Bytes>,
-    },
-    /// Replace `key`'s value with `new` if it equals `expected`.
-    Cas {
-        /// The key.
-        key: Bytes,
-        /// The value it must hold.
-        expected: Bytes,
-        /// The value to store.
-        new: Bytes,
-    },
+    pub op: WriteRequest,
 }
 
 impl Entry for LogEntry {

@@ -13,8 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use ddbb_libs::cmd::DelTarget;
+use ddbb_libs::cmd::{render_error, KvRequest};
 use ddbb_libs::{Command, Connection, Frame, FrameLimits, FrameWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -22,8 +21,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::entry::WriteOp;
-use crate::replica::{Query, ReplyShape, Request};
+use crate::replica::{ReadOutcome, Request, Response};
 use crate::shutdown::Shutdown;
 
 /// Reply slots queued per connection before the reader waits for the writer.
@@ -49,7 +47,8 @@ pub struct ServiceConfig {
 /// One reply position in a connection's pipeline.
 enum Slot {
     Ready(Frame),
-    Wait(oneshot::Receiver<Frame>, Instant),
+    /// The loop's answer, due by the deadline, rendered for this command.
+    Wait(oneshot::Receiver<Response>, Instant, Box<Command>),
     /// Send this frame, then close the connection.
     Close(Frame),
 }
@@ -130,9 +129,9 @@ async fn write_replies(mut writer: FrameWriter<OwnedWriteHalf>, mut slots: mpsc:
         let (frame, close) = match slot {
             Slot::Ready(frame) => (frame, false),
             Slot::Close(frame) => (frame, true),
-            Slot::Wait(mut rx, deadline) => {
+            Slot::Wait(mut rx, deadline, command) => {
                 let frame = match rx.try_recv() {
-                    Ok(frame) => frame,
+                    Ok(response) => render(&command, response),
                     Err(oneshot::error::TryRecvError::Closed) => replica_gone(),
                     Err(oneshot::error::TryRecvError::Empty) => {
                         // About to wait: send what is ready first.
@@ -140,7 +139,7 @@ async fn write_replies(mut writer: FrameWriter<OwnedWriteHalf>, mut slots: mpsc:
                             return;
                         }
                         match tokio::time::timeout_at(deadline, rx).await {
-                            Ok(Ok(frame)) => frame,
+                            Ok(Ok(response)) => render(&command, response),
                             Ok(Err(_)) => replica_gone(),
                             Err(_) => Frame::err(
                                 "timeout: the request was not committed in time (no quorum reachable?); it may still take effect",
@@ -169,102 +168,67 @@ fn replica_gone() -> Frame {
 
 /// Turns one request frame into its reply slot.
 async fn dispatch(frame: Frame, requests: &mpsc::Sender<Request>, config: &ServiceConfig) -> Slot {
+    if has_oversized_argument(&frame, config.max_value_bytes) {
+        return Slot::Ready(value_too_large(config));
+    }
     let command = match Command::from_frame(frame) {
         Ok(c) => c,
         Err(e) => return Slot::Ready(Frame::err(e)),
     };
-    let too_large = |b: &Bytes| b.len() > config.max_value_bytes;
-    let (request, rx) = match command {
-        Command::Ping(p) => return Slot::Ready(p.reply()),
-        Command::Quit => return Slot::Close(Frame::Simple("OK".into())),
-        Command::Compat(c) => {
-            return Slot::Ready(c.reply(|| {
-                format!(
-                    "# Server\r\nserver_name:ddbb\r\nddbb_version:{}\r\nreplica_id:{}\r\n",
-                    env!("CARGO_PKG_VERSION"),
-                    config.id
-                )
-            }))
-        }
-        Command::Put(p) => {
-            if too_large(&p.key) || too_large(&p.value) {
-                return Slot::Ready(value_too_large(config));
-            }
-            let shape = match p.reply {
-                ddbb_libs::cmd::PutReply::Ok => ReplyShape::Ok,
-                ddbb_libs::cmd::PutReply::Revision => ReplyShape::Revision,
-            };
-            let op = WriteOp::Put {
-                key: p.key,
-                value: p.value,
-                if_revision: p.if_revision,
-            };
-            write(p.request, op, shape)
-        }
-        Command::Del(d) => {
-            let op = match d.target {
-                DelTarget::Keys(keys) => WriteOp::Delete { keys },
-                DelTarget::Range(r) => WriteOp::DeleteRange {
-                    start: r.start,
-                    end: r.end,
-                },
-            };
-            write(d.request, op, ReplyShape::Count)
-        }
-        Command::Cas(c) => {
-            if too_large(&c.key) || too_large(&c.new) || too_large(&c.expected) {
-                return Slot::Ready(value_too_large(config));
-            }
-            let op = WriteOp::Cas {
-                key: c.key,
-                expected: c.expected,
-                new: c.new,
-            };
-            write(c.request, op, ReplyShape::Swapped)
-        }
-        Command::Get(g) => read(Query::Get(g.key), g.consistency),
-        Command::Range(r) => {
-            let consistency = r.consistency;
-            read(Query::Range(r), consistency)
-        }
-        Command::Status(_) => {
-            let (reply, rx) = oneshot::channel();
-            (Request::Status { reply }, rx)
-        }
-    };
-    if requests.send(request).await.is_err() {
-        return Slot::Ready(replica_gone());
-    }
-    Slot::Wait(rx, Instant::now() + config.request_timeout)
-}
-
-fn write(
-    id: Option<ddbb_libs::RequestId>,
-    op: WriteOp,
-    shape: ReplyShape,
-) -> (Request, oneshot::Receiver<Frame>) {
     let (reply, rx) = oneshot::channel();
-    (
-        Request::Write {
-            id,
-            op,
-            shape,
-            reply,
-        },
-        rx,
-    )
-}
-
-fn read(query: Query, consistency: ddbb_libs::Consistency) -> (Request, oneshot::Receiver<Frame>) {
-    let (reply, rx) = oneshot::channel();
-    (
-        Request::Read {
+    let request = match command.kv_request() {
+        Some(KvRequest::Read(query, consistency)) => Request::Read {
             query,
             consistency,
             reply,
         },
+        Some(KvRequest::Write(id, op)) => Request::Write { id, op, reply },
+        None => match &command {
+            Command::Ping(p) => return Slot::Ready(p.reply()),
+            Command::Quit => return Slot::Close(Frame::Simple("OK".into())),
+            Command::Compat(c) => return Slot::Ready(c.reply(|| info(config))),
+            Command::Status(_) => Request::Status { reply },
+            _ => return Slot::Ready(Frame::err("this command cannot be served")),
+        },
+    };
+    if requests.send(request).await.is_err() {
+        return Slot::Ready(replica_gone());
+    }
+    Slot::Wait(
         rx,
+        Instant::now() + config.request_timeout,
+        Box::new(command),
     )
+}
+
+/// The reply to `command` from the replica loop's typed response.
+fn render(command: &Command, response: Response) -> Frame {
+    match response {
+        Response::Write(outcome) => command.render_write(&outcome),
+        Response::Read(ReadOutcome { result, .. }) => match result {
+            Ok(r) => command.render_read(&r),
+            Err(e) => render_error(&e),
+        },
+        Response::Status(status) => status.to_frame(),
+    }
+}
+
+/// `INFO`'s text.
+fn info(config: &ServiceConfig) -> String {
+    format!(
+        "# Server\r\nserver_name:ddbb\r\nddbb_version:{}\r\nreplica_id:{}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        config.id
+    )
+}
+
+/// Whether any argument of a request (a key, a value, a compare operand...) exceeds `max`.
+fn has_oversized_argument(frame: &Frame, max: usize) -> bool {
+    match frame {
+        Frame::Array(items) => items.iter().any(|f| has_oversized_argument(f, max)),
+        Frame::Bulk(b) => b.len() > max,
+        _ => false,
+    }
 }
 
 fn value_too_large(config: &ServiceConfig) -> Frame {

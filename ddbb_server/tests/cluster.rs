@@ -44,7 +44,8 @@ async fn serializable_get_sees_a_write_eventually() {
     let cluster = Cluster::start(3, &[]);
     cluster.wait_for_leader().await;
     let mut writer = TestClient::connect_when_up(cluster.addr(1)).await;
-    assert_eq!(writer.cmd(&["PUT", "s", "42"]).await, Frame::Integer(1));
+    // etcd's revisions: the store starts at 1, so the first write is revision 2.
+    assert_eq!(writer.cmd(&["PUT", "s", "42"]).await, Frame::Integer(2));
     for id in 1..=3 {
         let mut c = TestClient::connect_when_up(cluster.addr(id)).await;
         let mut deadline = Deadline::new("a serializable read to see the write");
@@ -190,16 +191,16 @@ async fn a_retried_request_id_is_applied_once() {
     let mut b = TestClient::connect_when_up(cluster.addr(2)).await;
     assert_eq!(
         a.cmd(&["PUT", "x", "1", "REQID", "77", "1"]).await,
-        Frame::Integer(1)
+        Frame::Integer(2)
     );
     assert_eq!(
         a.cmd(&["PUT", "x", "2", "REQID", "77", "2"]).await,
-        Frame::Integer(2)
+        Frame::Integer(3)
     );
     // A retry of seq 1 through another replica returns the first outcome, changes nothing.
     assert_eq!(
         b.cmd(&["PUT", "x", "1", "REQID", "77", "1"]).await,
-        Frame::Integer(1)
+        Frame::Integer(2)
     );
     assert_eq!(b.cmd(&["GET", "x"]).await, bulk("2"));
     assert_eq!(
@@ -207,9 +208,10 @@ async fn a_retried_request_id_is_applied_once() {
         Frame::Array(vec![Frame::Array(vec![
             bulk("x"),
             bulk("2"),
-            Frame::Integer(1),
             Frame::Integer(2),
-            Frame::Integer(2)
+            Frame::Integer(3),
+            Frame::Integer(2),
+            Frame::Integer(0)
         ])])
     );
 }

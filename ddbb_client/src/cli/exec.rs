@@ -115,6 +115,7 @@ async fn get(client: &Client, g: &GetArgs, hex: bool) -> Result<Report, CliError
         limit: g.limit,
         view,
         consistency,
+        ..RangeOptions::default()
     };
     let kvs = match client.range(range, options).await? {
         RangeReply::Count(n) => return Ok(Report::Count(n)),
@@ -124,9 +125,7 @@ async fn get(client: &Client, g: &GetArgs, hex: bool) -> Result<Report, CliError
             .map(|key| KeyValue {
                 key,
                 value: Bytes::new(),
-                create_revision: 0,
-                mod_revision: 0,
-                version: 0,
+                ..KeyValue::default()
             })
             .collect(),
         RangeReply::Pairs(_) => {

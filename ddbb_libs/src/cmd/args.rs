@@ -64,6 +64,15 @@ impl Args {
             .ok_or_else(|| Error::invalid("value is not an integer or out of range"))
     }
 
+    /// The next argument as a signed integer.
+    pub fn next_i64(&mut self) -> Result<i64> {
+        let s = self.next_bytes()?;
+        std::str::from_utf8(&s)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::invalid("value is not an integer or out of range"))
+    }
+
     /// Every argument left, as bytes.
     pub fn rest(&mut self) -> Result<Vec<Bytes>> {
         let mut out = Vec::with_capacity(self.remaining());

@@ -21,14 +21,17 @@ pub enum DelTarget {
 /// Deletes keys. Linearizable; replies with the number of keys removed once committed.
 ///
 /// # Format
-/// `DEL key [key ...] [REQID client seq]` → `:count`
-/// `DELRANGE start end [REQID client seq]` / `DELRANGE PREFIX p [REQID client seq]` → `:count`
+/// `DEL key [key ...] [PREVKV] [REQID client seq]` → `:count`
+/// `DELRANGE start end [PREVKV] [REQID client seq]` / `DELRANGE PREFIX p [...]` → `:count`
 ///
-/// A trailing `REQID <n> <n>` is always read as a request id, never as keys.
+/// A trailing `REQID <n> <n>` is always read as a request id, and a `PREVKV` before it (or
+/// last) as the flag, never as keys. With `PREVKV` the reply is `[count, [kv, ...]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Del {
     /// The keys to delete.
     pub target: DelTarget,
+    /// Also reply with the deleted kvs.
+    pub prev_kv: bool,
     /// Optional request id for exactly-once retries.
     pub request: Option<RequestId>,
 }
@@ -37,11 +40,13 @@ impl Del {
     pub(crate) fn parse_keys(args: &mut Args) -> Result<Del> {
         let mut words = args.rest()?;
         let request = take_request_id(args, &mut words)?;
+        let prev_kv = take_prev_kv(&mut words);
         if words.is_empty() {
             return Err(args.arity_error());
         }
         Ok(Del {
             target: DelTarget::Keys(words),
+            prev_kv,
             request,
         })
     }
@@ -49,6 +54,7 @@ impl Del {
     pub(crate) fn parse_range(args: &mut Args) -> Result<Del> {
         let mut words = args.rest()?;
         let request = take_request_id(args, &mut words)?;
+        let prev_kv = take_prev_kv(&mut words);
         let mut range_args = Args::new(
             args.verb().to_string(),
             words.into_iter().map(crate::frame::Frame::Bulk).collect(),
@@ -57,6 +63,7 @@ impl Del {
         range_args.finish()?;
         Ok(Del {
             target: DelTarget::Range(range),
+            prev_kv,
             request,
         })
     }
@@ -74,9 +81,24 @@ impl Del {
                 w
             }
         };
+        if self.prev_kv {
+            w.push(Bytes::from_static(b"PREVKV"));
+        }
         push_request_id(&mut w, &self.request);
         w
     }
+}
+
+/// Removes a trailing `PREVKV` flag from `words`.
+fn take_prev_kv(words: &mut Vec<Bytes>) -> bool {
+    let flag = words.len() > 1
+        && words
+            .last()
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"PREVKV"));
+    if flag {
+        words.pop();
+    }
+    flag
 }
 
 /// Removes a trailing `REQID client seq` from `words` when the numbers parse.

@@ -5,6 +5,7 @@
 //! uses, so `redis-cli` users see familiar messages. Write commands may end in
 //! `REQID <client> <seq>`, which makes client retries exactly-once.
 
+mod admin;
 mod args;
 mod cas;
 mod compat;
@@ -13,8 +14,12 @@ mod get;
 mod ping;
 mod put;
 mod range;
+mod render;
+mod request;
 mod status;
+mod txn;
 
+pub use admin::{Alarm, Compact};
 pub use args::Args;
 pub use cas::Cas;
 pub use compat::Compat;
@@ -23,7 +28,10 @@ pub use get::Get;
 pub use ping::Ping;
 pub use put::{Put, PutReply};
 pub use range::{prefix_end, KeyRange, Range, RangeView};
+pub use render::{parse_kvs, render_error, TxnReply};
+pub use request::KvRequest;
 pub use status::Status;
+pub use txn::{Txn, MAX_TXN_DEPTH};
 
 use bytes::Bytes;
 
@@ -45,6 +53,12 @@ pub enum Command {
     Cas(Cas),
     /// `RANGE`: read a range of keys.
     Range(Range),
+    /// `TXN`: compares, then one branch of operations, as one revision.
+    Txn(Txn),
+    /// `COMPACT`: drop old history.
+    Compact(Compact),
+    /// `ALARM LIST|DISARM`.
+    Alarm(Alarm),
     /// `STATUS`: the replica's view of the cluster.
     Status(Status),
     /// Redis housekeeping commands that clients send on their own (COMMAND, CONFIG, ...).
@@ -64,6 +78,11 @@ impl Command {
             Frame::Array(_) => return Err(Error::invalid("empty command")),
             _ => return Err(Error::invalid("a request must be an array of bulk strings")),
         };
+        Command::parse_words(parts, 0)
+    }
+
+    /// Parses a command's words (verb first); `depth` counts enclosing `TXN`s.
+    pub(crate) fn parse_words(parts: Vec<Frame>, depth: usize) -> Result<Command> {
         let mut parts = parts.into_iter();
         let verb = match parts.next() {
             Some(Frame::Bulk(b)) => String::from_utf8_lossy(&b).to_ascii_lowercase(),
@@ -81,6 +100,9 @@ impl Command {
             "delrange" => Command::Del(Del::parse_range(&mut args)?),
             "cas" => Command::Cas(Cas::parse(&mut args)?),
             "range" => Command::Range(Range::parse(&mut args)?),
+            "txn" => Command::Txn(Txn::parse(&mut args, depth)?),
+            "compact" => Command::Compact(Compact::parse(&mut args)?),
+            "alarm" => Command::Alarm(Alarm::parse(&mut args)?),
             "status" => Command::Status(Status::parse(&mut args)?),
             "quit" => {
                 args.finish()?;
@@ -109,29 +131,45 @@ impl Command {
 
     /// The request frame for this command, as a client sends it.
     pub fn to_frame(&self) -> Frame {
-        let words: Vec<Bytes> = match self {
+        Frame::command(self.words())
+    }
+
+    /// The command's words, verb first.
+    pub fn words(&self) -> Vec<Bytes> {
+        match self {
             Command::Ping(c) => c.words(),
             Command::Put(c) => c.words(),
             Command::Get(c) => c.words(),
             Command::Del(c) => c.words(),
             Command::Cas(c) => c.words(),
             Command::Range(c) => c.words(),
+            Command::Txn(c) => c.words(),
+            Command::Compact(c) => c.words(),
+            Command::Alarm(c) => c.words(),
             Command::Status(c) => c.words(),
             Command::Compat(c) => c.words(),
             Command::Quit => vec![Bytes::from_static(b"QUIT")],
-        };
-        Frame::command(words)
+        }
     }
 
-    /// True for commands that change the store and so go through the log.
+    /// True for commands that go through the log.
     pub fn is_write(&self) -> bool {
-        matches!(self, Command::Put(_) | Command::Del(_) | Command::Cas(_))
+        matches!(
+            self,
+            Command::Put(_)
+                | Command::Del(_)
+                | Command::Cas(_)
+                | Command::Txn(_)
+                | Command::Compact(_)
+                | Command::Alarm(_)
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::{SortOrder, SortTarget};
     use crate::types::{Consistency, RequestId};
 
     fn parse(words: &[&str]) -> Result<Command> {
@@ -154,20 +192,25 @@ mod tests {
                 key: "k".into(),
                 value: "v".into(),
                 if_revision: Some(4),
+                lease: 5,
+                prev_kv: true,
                 request: req,
                 reply,
             }));
         }
         roundtrip(Command::Get(Get {
             key: "k".into(),
+            revision: 12,
             consistency: Consistency::Serializable,
         }));
         roundtrip(Command::Del(Del {
             target: DelTarget::Keys(vec!["a".into(), "b".into()]),
+            prev_kv: true,
             request: req,
         }));
         roundtrip(Command::Del(Del {
             target: DelTarget::Range(KeyRange::prefix("p/".into())),
+            prev_kv: false,
             request: None,
         }));
         roundtrip(Command::Cas(Cas {
@@ -183,14 +226,47 @@ mod tests {
             },
             limit: Some(10),
             view: RangeView::KeysOnly,
+            revision: 3,
+            sort: Some((SortTarget::Mod, SortOrder::Descend)),
+            filters: [1, 2, 3, 4],
             consistency: Consistency::Serializable,
         }));
         roundtrip(Command::Range(Range {
             range: KeyRange::prefix("".into()),
             limit: None,
             view: RangeView::WithRevisions,
+            revision: 0,
+            sort: None,
+            filters: [0; 4],
             consistency: Consistency::Linearizable,
         }));
+        let txn = parse(&[
+            "TXN", "IF", "VALUE", "k", "=", "v", "IFRANGE", "MOD", "a", "b", "<", "7", "THEN", "3",
+            "SET", "k", "v2", "THEN", "2", "GET", "k", "ELSE", "9", "TXN", "IF", "VERSION", "k",
+            ">", "0", "REQID", "1", "2",
+        ]);
+        assert!(txn.is_err(), "REQID inside a nested TXN is refused");
+        let txn = parse(&[
+            "TXN", "IF", "VALUE", "k", "=", "v", "IFRANGE", "MOD", "a", "b", "<", "7", "THEN", "3",
+            "SET", "k", "v2", "THEN", "2", "GET", "k", "ELSE", "6", "TXN", "IF", "LEASE", "k",
+            "!=", "0", "REQID", "1", "2",
+        ])
+        .unwrap();
+        let Command::Txn(t) = &txn else {
+            panic!("{txn:?}")
+        };
+        assert_eq!(
+            (t.compare.len(), t.success.len(), t.failure.len()),
+            (2, 2, 1)
+        );
+        assert_eq!(t.request, Some(RequestId { client: 1, seq: 2 }));
+        roundtrip(txn);
+        roundtrip(Command::Compact(Compact {
+            revision: 9,
+            physical: true,
+            request: req,
+        }));
+        roundtrip(Command::Alarm(Alarm::Disarm));
         roundtrip(Command::Status(Status));
         roundtrip(Command::Quit);
     }
@@ -218,6 +294,26 @@ mod tests {
             "value is not an integer or out of range"
         );
         assert!(parse(&["CAS", "k", "v"]).is_err());
+        assert_eq!(
+            msg(parse(&["TXN", "THEN", "1", "STATUS"])),
+            "a TXN operation must be GET, RANGE, SET, PUT, DEL, DELRANGE, CAS or TXN"
+        );
+        assert_eq!(
+            msg(parse(&["TXN", "THEN", "9", "GET", "k"])),
+            "TXN operation word count out of range"
+        );
+        assert!(parse(&["TXN", "IF", "SIZE", "k", "=", "1"]).is_err());
+        assert!(parse(&["TXN", "IF", "MOD", "k", "~", "1"]).is_err());
+        assert!(parse(&["TXN", "IF", "MOD", "k", "=", "x"]).is_err());
+        let deep = (0..=MAX_TXN_DEPTH + 1).fold(vec!["GET".to_string(), "k".into()], |inner, _| {
+            let mut w = vec!["TXN".to_string(), "THEN".into(), inner.len().to_string()];
+            w.extend(inner);
+            w
+        });
+        assert!(
+            Command::from_frame(Frame::command(deep)).is_err(),
+            "too deep"
+        );
         assert!(parse(&["DEL"]).is_err());
         assert!(Command::from_frame(Frame::Integer(3)).is_err());
     }

@@ -19,10 +19,12 @@ pub enum PutReply {
 /// Writes one key. Linearizable; replies once the write is committed.
 ///
 /// # Format
-/// `SET key value [IFREV rev] [REQID client seq]` → `+OK`
-/// `PUT key value [IFREV rev] [REQID client seq]` → `:revision`
+/// `SET key value [IFREV rev] [LEASE id] [PREVKV] [REQID client seq]` → `+OK`
+/// `PUT key value [IFREV rev] [LEASE id] [PREVKV] [REQID client seq]` → `:revision`
 ///
 /// `IFREV rev` writes only if the key's `mod_revision` equals `rev` (0: the key is absent).
+/// `LEASE id` attaches the key to a lease. `PREVKV` makes the reply `[reply, previous kv or
+/// nil]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Put {
     /// The key.
@@ -31,6 +33,10 @@ pub struct Put {
     pub value: Bytes,
     /// Optional guard on the key's current `mod_revision`.
     pub if_revision: Option<Revision>,
+    /// Lease to attach (0: none).
+    pub lease: i64,
+    /// Also reply with the previous kv.
+    pub prev_kv: bool,
     /// Optional request id for exactly-once retries.
     pub request: Option<RequestId>,
     /// Reply shape.
@@ -48,12 +54,16 @@ impl Put {
             key,
             value,
             if_revision: None,
+            lease: 0,
+            prev_kv: false,
             request: None,
             reply,
         };
         while args.remaining() > 0 {
             match keyword(&args.next_bytes()?).as_str() {
                 "IFREV" if put.if_revision.is_none() => put.if_revision = Some(args.next_u64()?),
+                "LEASE" if put.lease == 0 => put.lease = args.next_i64()?,
+                "PREVKV" if !put.prev_kv => put.prev_kv = true,
                 "REQID" if put.request.is_none() => put.request = Some(parse_request_id(args)?),
                 _ => return Err(Error::invalid("syntax error")),
             }
@@ -74,6 +84,13 @@ impl Put {
         if let Some(rev) = self.if_revision {
             w.push(Bytes::from_static(b"IFREV"));
             w.push(Bytes::from(rev.to_string()));
+        }
+        if self.lease != 0 {
+            w.push(Bytes::from_static(b"LEASE"));
+            w.push(Bytes::from(self.lease.to_string()));
+        }
+        if self.prev_kv {
+            w.push(Bytes::from_static(b"PREVKV"));
         }
         push_request_id(&mut w, &self.request);
         w

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::args::{keyword, push_consistency};
 use super::Args;
 use crate::error::{Error, Result};
+use crate::kv::{SortOrder, SortTarget};
 use crate::types::Consistency;
 
 /// A half-open key range `[start, end)`; `end = None` reaches to the end of the key space.
@@ -80,8 +81,11 @@ pub enum RangeView {
 /// Reads the keys in a range, in key order.
 ///
 /// # Format
-/// `RANGE start end [LIMIT n] [KEYSONLY|COUNTONLY|REVS] [SERIALIZABLE]` (an empty `end` means
-/// "to the last key") or `RANGE PREFIX p [...]`. `COUNTONLY` counts all matches (ignores LIMIT).
+/// `RANGE start end [LIMIT n] [REV rev] [SORT KEY|VERSION|CREATE|MOD|VALUE ASC|DESC]
+/// [MINMOD n] [MAXMOD n] [MINCREATE n] [MAXCREATE n] [KEYSONLY|COUNTONLY|REVS] [SERIALIZABLE]`
+/// (an empty `end` means "to the last key") or `RANGE PREFIX p [...]`. `COUNTONLY` counts all
+/// matches (ignores LIMIT and the revision filters, as etcd's count does). `REV` reads the
+/// range as it was at that revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Range {
     /// The keys to read.
@@ -90,8 +94,57 @@ pub struct Range {
     pub limit: Option<u64>,
     /// What to return per key.
     pub view: RangeView,
+    /// Read at this revision (0: current).
+    pub revision: i64,
+    /// Sort by this, in this direction (`None`: key order).
+    pub sort: Option<(SortTarget, SortOrder)>,
+    /// Revision filters: `[min_mod, max_mod, min_create, max_create]` (0: no filter).
+    pub filters: [i64; 4],
     /// Linearizable (default) or serializable.
     pub consistency: Consistency,
+}
+
+/// Option keywords of the revision filters, in [`Range::filters`] order.
+const FILTERS: [&str; 4] = ["MINMOD", "MAXMOD", "MINCREATE", "MAXCREATE"];
+
+fn parse_sort(args: &mut Args) -> Result<(SortTarget, SortOrder)> {
+    let target = match keyword(&args.next_bytes()?).as_str() {
+        "KEY" => SortTarget::Key,
+        "VERSION" => SortTarget::Version,
+        "CREATE" => SortTarget::Create,
+        "MOD" => SortTarget::Mod,
+        "VALUE" => SortTarget::Value,
+        _ => {
+            return Err(Error::invalid(
+                "SORT takes KEY, VERSION, CREATE, MOD or VALUE",
+            ))
+        }
+    };
+    let order = match keyword(&args.next_bytes()?).as_str() {
+        "ASC" => SortOrder::Ascend,
+        "DESC" => SortOrder::Descend,
+        _ => return Err(Error::invalid("SORT order must be ASC or DESC")),
+    };
+    Ok((target, order))
+}
+
+fn sort_words(target: SortTarget, order: SortOrder) -> [Bytes; 3] {
+    let t: &'static [u8] = match target {
+        SortTarget::Key => b"KEY",
+        SortTarget::Version => b"VERSION",
+        SortTarget::Create => b"CREATE",
+        SortTarget::Mod => b"MOD",
+        SortTarget::Value => b"VALUE",
+    };
+    let o: &'static [u8] = match order {
+        SortOrder::Descend => b"DESC",
+        _ => b"ASC",
+    };
+    [
+        Bytes::from_static(b"SORT"),
+        Bytes::from_static(t),
+        Bytes::from_static(o),
+    ]
 }
 
 impl Range {
@@ -101,6 +154,9 @@ impl Range {
             range,
             limit: None,
             view: RangeView::Pairs,
+            revision: 0,
+            sort: None,
+            filters: [0; 4],
             consistency: Consistency::Linearizable,
         };
         let mut view_set = false;
@@ -114,8 +170,15 @@ impl Range {
             Ok(())
         };
         while args.remaining() > 0 {
-            match keyword(&args.next_bytes()?).as_str() {
+            let word = keyword(&args.next_bytes()?);
+            if let Some(i) = FILTERS.iter().position(|f| *f == word) {
+                out.filters[i] = args.next_i64()?;
+                continue;
+            }
+            match word.as_str() {
                 "LIMIT" => out.limit = Some(args.next_u64()?),
+                "REV" => out.revision = args.next_i64()?,
+                "SORT" => out.sort = Some(parse_sort(args)?),
                 "KEYSONLY" => set_view(&mut out, RangeView::KeysOnly)?,
                 "COUNTONLY" => set_view(&mut out, RangeView::CountOnly)?,
                 "REVS" => set_view(&mut out, RangeView::WithRevisions)?,
@@ -133,6 +196,19 @@ impl Range {
         if let Some(limit) = self.limit {
             w.push(Bytes::from_static(b"LIMIT"));
             w.push(Bytes::from(limit.to_string()));
+        }
+        if self.revision != 0 {
+            w.push(Bytes::from_static(b"REV"));
+            w.push(Bytes::from(self.revision.to_string()));
+        }
+        if let Some((target, order)) = self.sort {
+            w.extend(sort_words(target, order));
+        }
+        for (name, value) in FILTERS.iter().zip(self.filters) {
+            if value != 0 {
+                w.push(Bytes::from_static(name.as_bytes()));
+                w.push(Bytes::from(value.to_string()));
+            }
         }
         match self.view {
             RangeView::Pairs => {}

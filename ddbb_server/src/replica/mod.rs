@@ -18,11 +18,15 @@
 //! Writes are matched to their waiting clients by request id, not by log position
 //! (`writes.rs`); linearizable reads wait for read barriers (`reads.rs`).
 
+mod compactor;
 mod reads;
 mod request;
 mod writes;
 
-pub use request::{Query, ReplyShape, Request};
+pub use compactor::AutoCompaction;
+use compactor::Compactor;
+
+pub use request::{ReadOutcome, Request, Response};
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -40,9 +44,11 @@ use crate::config::ServerConfig;
 use crate::entry::{LogEntry, WriteCommand};
 use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
+use crate::state::mvcc::validate_txn;
 use crate::state::KvState;
 use crate::storage::StorageControl;
 use crate::transport::{PeerEvent, PeerMessage, Transport};
+use ddbb_libs::kv::{AlarmAction, AlarmRequest, AlarmType, KvError, RequestOp, WriteRequest};
 use reads::PendingReads;
 use writes::PendingWrites;
 
@@ -74,6 +80,14 @@ pub struct Replica<S: Storage<LogEntry>> {
     now: u64,
     repropose_ticks: u64,
     unsafe_local_reads: bool,
+    /// Most compares + operations in one Txn (checked before proposing).
+    max_txn_ops: usize,
+    /// Store size (`MvccStore::size_bytes`) above which writes raise the `NOSPACE` alarm.
+    quota_bytes: u64,
+    /// Tick at which this replica last proposed raising `NOSPACE`.
+    nospace_proposed_at: Option<u64>,
+    /// Auto-compaction, when configured (acts while this replica leads).
+    compactor: Option<Compactor>,
     /// Take a snapshot and compact the log every this many applied entries or writes (0: never).
     snapshot_every: usize,
     /// Writes (or write-less entries) applied since the last snapshot.
@@ -136,6 +150,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
             now: 0,
             repropose_ticks: config.repropose_ticks.max(1),
             unsafe_local_reads: config.unsafe_local_reads,
+            max_txn_ops: config.max_txn_ops,
+            quota_bytes: config.quota_backend_bytes,
+            nospace_proposed_at: None,
+            compactor: config.auto_compaction.map(Compactor::new),
             snapshot_every: config.snapshot_every,
             since_snapshot: 0,
             snapshot_index: 0,
@@ -251,6 +269,26 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.batch.extend(again);
         self.reads
             .retry_if_stale(self.now, self.repropose_ticks, false);
+        self.maybe_auto_compact();
+    }
+
+    /// The leader proposes a `Compact` when the auto-compaction policy says so.
+    fn maybe_auto_compact(&mut self) {
+        let leading = self.paxos.get_current_leader() == Some((self.id, true));
+        let (Some(compactor), true) = (self.compactor.as_mut(), leading) else {
+            return;
+        };
+        let now = self.tick * u32::try_from(self.now).unwrap_or(u32::MAX);
+        let store = self.state.store();
+        if let Some(revision) = compactor.on_tick(now, store.revision(), store.compacted_revision())
+        {
+            info!(revision, "auto-compaction");
+            let op = WriteRequest::Compact(ddbb_libs::kv::CompactionRequest {
+                revision,
+                physical: false,
+            });
+            self.propose_internal(op);
+        }
     }
 
     fn on_peer_event(&mut self, event: PeerEvent) -> Result<()> {
@@ -290,24 +328,23 @@ impl<S: Storage<LogEntry>> Replica<S> {
 
     fn on_request(&mut self, request: Request) {
         match request {
-            Request::Write {
-                id,
-                op,
-                shape,
-                reply,
-            } => {
+            Request::Write { id, op, reply } => {
+                if let Err(e) = self.admit(&op) {
+                    let _ = reply.send(request::refused(&self.state, e));
+                    return;
+                }
                 let id = self.writes.id_for(id);
                 // A retry of a write still in flight waits for the same outcome.
-                let Some((shape, reply)) = self.writes.join(id, (shape, reply)) else {
+                let Some(reply) = self.writes.join(id, reply) else {
                     return;
                 };
                 if let Some(outcome) = self.state.duplicate(id) {
-                    let _ = reply.send(shape.render(&outcome));
+                    let _ = reply.send(Response::Write(outcome));
                     return;
                 }
                 let command = WriteCommand { id, op };
                 self.batch.push(command.clone());
-                self.writes.insert(command, (shape, reply), self.now);
+                self.writes.insert(command, reply, self.now);
             }
             Request::Read {
                 query,
@@ -315,15 +352,72 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 reply,
             } => {
                 if consistency == Consistency::Serializable || self.unsafe_local_reads {
-                    let _ = reply.send(query.run(&self.state));
+                    let _ = reply.send(Response::Read(ReadOutcome::serve(&query, &self.state)));
                 } else {
                     self.reads.push(query, reply, self.batch.len());
                 }
             }
             Request::Status { reply } => {
-                let _ = reply.send(self.status().to_frame());
+                let _ = reply.send(Response::Status(Box::new(self.status())));
             }
         }
+    }
+
+    /// Checks what depends on this replica's flags before a write enters the log (applying it
+    /// must not): the Txn operation limit, and the space quota, whose excess raises the
+    /// cluster-wide `NOSPACE` alarm through the log, as etcd does.
+    fn admit(&mut self, op: &WriteRequest) -> std::result::Result<(), KvError> {
+        let added = match op {
+            WriteRequest::Put(p) => p.key.len() + p.value.len(),
+            WriteRequest::Txn(t) => {
+                validate_txn(t, self.max_txn_ops)?;
+                txn_put_bytes(t)
+            }
+            _ => return Ok(()),
+        };
+        let size = self.state.store().size_bytes();
+        if added == 0 || size.saturating_add(added as u64) <= self.quota_bytes {
+            return Ok(());
+        }
+        self.raise_nospace();
+        Err(KvError::NoSpace)
+    }
+
+    /// Proposes the `NOSPACE` alarm, unless it is raised or was proposed recently.
+    fn raise_nospace(&mut self) {
+        let raised = self
+            .state
+            .alarms()
+            .iter()
+            .any(|a| a.alarm == AlarmType::NoSpace);
+        let recent = self
+            .nospace_proposed_at
+            .is_some_and(|at| self.now < at + self.repropose_ticks);
+        if raised || recent {
+            return;
+        }
+        warn!(
+            size = self.state.store().size_bytes(),
+            quota = self.quota_bytes,
+            "store exceeds --quota-backend-bytes: raising the NOSPACE alarm"
+        );
+        self.nospace_proposed_at = Some(self.now);
+        let op = WriteRequest::Alarm(AlarmRequest {
+            action: AlarmAction::Activate,
+            member_id: self.id,
+            alarm: AlarmType::NoSpace,
+        });
+        self.propose_internal(op);
+    }
+
+    /// Proposes a write of the replica's own (an alarm, a compaction) that no client waits
+    /// for: a lost proposal is not retried; the condition that caused it proposes it again.
+    fn propose_internal(&mut self, op: WriteRequest) {
+        let id = self.writes.id_for(None);
+        let command = WriteCommand { id, op };
+        let (reply, _) = tokio::sync::oneshot::channel();
+        self.batch.push(command.clone());
+        self.writes.insert(command, reply, self.now);
     }
 
     /// Proposes the writes and read barriers of this pass, as one entry.
@@ -436,8 +530,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
                     self.reads.answer_up_to(b.number, &self.state);
                 }
             }
-            let outcome = self.state.apply_command(index, command);
-            self.writes.complete(command.id, &outcome);
+            let applied = self.state.apply_command(index, command);
+            self.writes.complete(command.id, &applied.outcome);
         }
         self.state.finish_entry(index, entry);
         for b in barriers {
@@ -464,8 +558,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
             accepted_index: self.paxos.get_accepted_idx(),
             applied_index: self.state.applied_index(),
             compacted_index: self.paxos.get_compacted_idx(),
-            revision: self.state.revision(),
-            keys: self.state.len() as u64,
+            revision: self.state.revision() as u64,
+            keys: self.state.store().live_key_count(),
             members: self.members.clone(),
             connected_peers: self.transport.connected_peers(),
             wal_bytes: storage.disk_bytes,
@@ -473,8 +567,24 @@ impl<S: Storage<LogEntry>> Replica<S> {
             snapshot_index: self.snapshot_index,
             pending_writes: self.writes.len() as u64,
             pending_reads: self.reads.len() as u64,
+            compact_revision: self.state.store().compacted_revision() as u64,
+            db_size: self.state.store().size_bytes(),
+            alarms: ddbb_libs::alarm_list(&self.state.alarms()),
         }
     }
+}
+
+/// Bytes a Txn's puts would add (keys and values), in either branch.
+fn txn_put_bytes(txn: &ddbb_libs::kv::TxnRequest) -> usize {
+    txn.success
+        .iter()
+        .chain(&txn.failure)
+        .map(|op| match op {
+            RequestOp::Put(p) => p.key.len() + p.value.len(),
+            RequestOp::Txn(t) => txn_put_bytes(t),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// True for messages that carry proposals and promise nothing about the sender's storage.

@@ -9,17 +9,17 @@
 
 use std::collections::VecDeque;
 
-use ddbb_libs::Frame;
+use ddbb_libs::kv::RangeRequest;
 use tokio::sync::oneshot;
 
-use super::Query;
+use super::{ReadOutcome, Response};
 use crate::entry::ReadBarrier;
 use crate::state::KvState;
 
 struct PendingRead {
     barrier: u64,
-    query: Query,
-    reply: oneshot::Sender<Frame>,
+    query: RangeRequest,
+    reply: oneshot::Sender<Response>,
 }
 
 /// Reads waiting on barriers, in barrier order.
@@ -39,8 +39,8 @@ impl PendingReads {
     /// entry being built.
     pub(super) fn push(
         &mut self,
-        query: Query,
-        reply: oneshot::Sender<Frame>,
+        query: RangeRequest,
+        reply: oneshot::Sender<Response>,
         writes_so_far: usize,
     ) {
         let barrier = self.barrier_at(writes_so_far);
@@ -91,7 +91,8 @@ impl PendingReads {
     pub(super) fn answer_up_to(&mut self, number: u64, state: &KvState) {
         while self.queue.front().is_some_and(|r| r.barrier <= number) {
             if let Some(read) = self.queue.pop_front() {
-                let _ = read.reply.send(read.query.run(state));
+                let outcome = ReadOutcome::serve(&read.query, state);
+                let _ = read.reply.send(Response::Read(outcome));
             }
         }
     }
@@ -106,10 +107,18 @@ impl PendingReads {
 mod tests {
     use super::*;
 
-    fn read(reads: &mut PendingReads, writes_so_far: usize) -> oneshot::Receiver<Frame> {
+    fn read(reads: &mut PendingReads, writes_so_far: usize) -> oneshot::Receiver<Response> {
         let (tx, rx) = oneshot::channel();
-        reads.push(Query::Get("k".into()), tx, writes_so_far);
+        reads.push(RangeRequest::key("k"), tx, writes_so_far);
         rx
+    }
+
+    /// What a read of the absent key "k" answers on an empty state.
+    fn nothing() -> Response {
+        Response::Read(ReadOutcome {
+            revision: 1,
+            result: Ok(Default::default()),
+        })
     }
 
     #[test]
@@ -143,11 +152,11 @@ mod tests {
         reads.take_marks(1, 0);
         let state = KvState::new();
         reads.answer_up_to(1, &state);
-        assert_eq!(a.try_recv().unwrap(), Frame::Null);
+        assert_eq!(a.try_recv().unwrap(), nothing());
         assert!(b.try_recv().is_err());
         assert_eq!(reads.len(), 1);
         reads.answer_up_to(2, &state);
-        assert_eq!(b.try_recv().unwrap(), Frame::Null);
+        assert_eq!(b.try_recv().unwrap(), nothing());
     }
 
     #[test]

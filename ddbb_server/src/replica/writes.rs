@@ -9,16 +9,17 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use ddbb_libs::{Frame, NodeId, RequestId};
+use ddbb_libs::kv::WriteOutcome;
+use ddbb_libs::{NodeId, RequestId};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use super::ReplyShape;
+use super::Response;
 use crate::entry::WriteCommand;
-use crate::state::{KvState, Outcome};
+use crate::state::KvState;
 
 /// A client waiting for a write's outcome.
-type Waiter = (ReplyShape, oneshot::Sender<Frame>);
+type Waiter = oneshot::Sender<Response>;
 
 struct PendingWrite {
     command: WriteCommand,
@@ -116,7 +117,7 @@ impl PendingWrites {
             if p.proposed_at != at {
                 continue; // a newer proposal is queued further back
             }
-            p.waiters.retain(|(_, tx)| !tx.is_closed());
+            p.waiters.retain(|tx| !tx.is_closed());
             if p.waiters.is_empty() {
                 self.pending.remove(&id);
                 self.resolve_own(id);
@@ -131,10 +132,10 @@ impl PendingWrites {
     }
 
     /// Answers the clients waiting on `id`, if any.
-    pub(super) fn complete(&mut self, id: RequestId, outcome: &Outcome) {
+    pub(super) fn complete(&mut self, id: RequestId, outcome: &WriteOutcome) {
         if let Some(p) = self.pending.remove(&id) {
-            for (shape, tx) in p.waiters {
-                let _ = tx.send(shape.render(outcome));
+            for tx in p.waiters {
+                let _ = tx.send(Response::Write(outcome.clone()));
             }
             self.resolve_own(id);
         }
@@ -143,7 +144,7 @@ impl PendingWrites {
     /// Answers every waiting write that `state` shows applied (after a snapshot replaced the
     /// state, the entries holding them were never applied here one by one).
     pub(super) fn complete_from(&mut self, state: &KvState) {
-        let done: Vec<(RequestId, Outcome)> = self
+        let done: Vec<(RequestId, WriteOutcome)> = self
             .pending
             .keys()
             .filter_map(|id| state.duplicate(*id).map(|o| (*id, o)))
@@ -178,11 +179,16 @@ fn new_session_id(id: NodeId) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::WriteOp;
+    use ddbb_libs::kv::{DeleteRangeRequest, WriteRequest};
 
-    fn op() -> WriteOp {
-        WriteOp::Delete {
-            keys: vec!["k".into()],
+    fn op() -> WriteRequest {
+        WriteRequest::DeleteRange(DeleteRangeRequest::key("k"))
+    }
+
+    fn outcome(revision: i64) -> WriteOutcome {
+        WriteOutcome {
+            revision,
+            result: Ok(ddbb_libs::kv::WriteResponse::DeleteRange(Default::default())),
         }
     }
 
@@ -193,12 +199,12 @@ mod tests {
         let b = w.id_for(None);
         assert_eq!(w.floor().seq, a.seq);
         let (tx, _rx) = oneshot::channel();
-        w.insert(WriteCommand { id: a, op: op() }, (ReplyShape::Count, tx), 0);
+        w.insert(WriteCommand { id: a, op: op() }, tx, 0);
         let (tx, _rx2) = oneshot::channel();
-        w.insert(WriteCommand { id: b, op: op() }, (ReplyShape::Count, tx), 0);
-        w.complete(a, &Outcome::Deleted { count: 1 });
+        w.insert(WriteCommand { id: b, op: op() }, tx, 0);
+        w.complete(a, &outcome(1));
         assert_eq!(w.floor().seq, b.seq);
-        w.complete(b, &Outcome::Deleted { count: 0 });
+        w.complete(b, &outcome(0));
         assert_eq!(w.floor().seq, b.seq + 1);
         let client_id = RequestId { client: 7, seq: 9 };
         assert_eq!(w.id_for(Some(client_id)), client_id);
@@ -210,17 +216,9 @@ mod tests {
         let kept = w.id_for(None);
         let gone = w.id_for(None);
         let (tx, mut rx) = oneshot::channel();
-        w.insert(
-            WriteCommand { id: kept, op: op() },
-            (ReplyShape::Count, tx),
-            0,
-        );
+        w.insert(WriteCommand { id: kept, op: op() }, tx, 0);
         let (tx, rx_gone) = oneshot::channel();
-        w.insert(
-            WriteCommand { id: gone, op: op() },
-            (ReplyShape::Count, tx),
-            0,
-        );
+        w.insert(WriteCommand { id: gone, op: op() }, tx, 0);
         drop(rx_gone); // that client went away
         assert!(w.stale(3, 5).is_empty());
         let again = w.stale(5, 5);
@@ -231,10 +229,10 @@ mod tests {
         assert_eq!(w.stale(10, 5).len(), 1);
         // A retry of the same id joins the waiters; the outcome reaches both.
         let (tx2, mut rx2) = oneshot::channel();
-        assert!(w.join(kept, (ReplyShape::Count, tx2)).is_none());
-        w.complete(kept, &Outcome::Deleted { count: 1 });
-        assert_eq!(rx.try_recv().unwrap(), Frame::Integer(1));
-        assert_eq!(rx2.try_recv().unwrap(), Frame::Integer(1));
+        assert!(w.join(kept, tx2).is_none());
+        w.complete(kept, &outcome(1));
+        assert_eq!(rx.try_recv().unwrap(), Response::Write(outcome(1)));
+        assert_eq!(rx2.try_recv().unwrap(), Response::Write(outcome(1)));
         assert_eq!(w.len(), 0);
     }
 }

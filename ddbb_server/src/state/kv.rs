@@ -1,76 +1,60 @@
-//! The key-value store and how each write changes it.
+//! The replicated state: the MVCC store, client sessions, alarms, and how far the log was
+//! applied; and how each decided write changes it.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::collections::BTreeSet;
 
-use bytes::Bytes;
-use ddbb_libs::cmd::KeyRange;
-use ddbb_libs::{KeyValue, LogIndex, Revision};
+use ddbb_libs::kv::{
+    AlarmAction, AlarmMember, AlarmRequest, AlarmType, Event, KvError, RangeRequest, RangeResponse,
+    RequestOp, TxnRequest, WriteOutcome, WriteRequest, WriteResponse,
+};
+use ddbb_libs::LogIndex;
 use serde::{Deserialize, Serialize};
 
+use super::mvcc::MvccStore;
 use super::SessionTable;
-use crate::entry::{LogEntry, WriteCommand, WriteOp};
+use crate::entry::{LogEntry, WriteCommand};
 
-/// A stored value with etcd's metadata.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Value {
-    /// The bytes.
-    pub data: Bytes,
-    /// Revision of the write that created the key.
-    pub create_revision: Revision,
-    /// Revision of the last write to the key.
-    pub mod_revision: Revision,
-    /// Writes since creation (1 after creation).
-    pub version: u64,
-}
+/// Outcomes bigger than this (a Txn's range results, a big delete's `prev_kvs`) are not kept
+/// for retries: a duplicate of such a request gets [`KvError::Expired`].
+pub const MAX_REMEMBERED_OUTCOME_BYTES: usize = 64 * 1024;
 
-/// What a write did. Also cached per request id to answer duplicates.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
-    /// A put: `Some(revision)` written, `None` when its `IFREV` guard failed.
-    Put {
-        /// The revision of the write.
-        revision: Option<Revision>,
-    },
-    /// A delete: how many keys were removed.
-    Deleted {
-        /// Keys removed.
-        count: u64,
-    },
-    /// A compare-and-swap: whether it swapped.
-    Cas {
-        /// True when the value matched and was replaced.
-        swapped: bool,
-    },
-    /// A duplicate of a request so old that its outcome is no longer remembered.
-    Expired,
-}
-
-/// The replicated state: keys, revision, client sessions, and how far the log was applied.
+/// The replicated state machine. Every replica applying the same entries in the same order
+/// holds the same `KvState`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvState {
-    data: BTreeMap<Bytes, Value>,
-    revision: Revision,
+    store: MvccStore,
     sessions: SessionTable,
+    alarms: BTreeSet<AlarmMember>,
     applied_index: LogIndex,
 }
 
+/// One applied write: its command, outcome and the events it produced (for watchers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The command as it was in the log.
+    pub command: WriteCommand,
+    /// What it came to (the first outcome, for a duplicate).
+    pub outcome: WriteOutcome,
+    /// Changes in revision order (none for a duplicate or a failed write).
+    pub events: Vec<Event>,
+}
+
 impl KvState {
-    /// An empty store at revision 0.
+    /// An empty store at revision 1 (the first write gets revision 2, as in etcd).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Applies the decided entry at log position `index` (the next one after
-    /// [`KvState::applied_index`]). Returns each command's id and outcome, in order.
-    pub fn apply(&mut self, index: LogIndex, entry: &LogEntry) -> Vec<(WriteCommand, Outcome)> {
-        let outcomes = entry
+    /// [`KvState::applied_index`]). Returns each command's outcome and events, in order.
+    pub fn apply(&mut self, index: LogIndex, entry: &LogEntry) -> Vec<Applied> {
+        let applied = entry
             .commands
             .iter()
-            .map(|command| (command.clone(), self.apply_command(index, command)))
+            .map(|command| self.apply_command(index, command))
             .collect();
         self.finish_entry(index, entry);
-        outcomes
+        applied
     }
 
     /// Applies a whole entry when nobody waits for its outcomes (snapshot folding, replay).
@@ -83,14 +67,25 @@ impl KvState {
 
     /// Applies one command of the entry at `index` (unless it is a duplicate); the caller
     /// applies all of them in order, then calls [`KvState::finish_entry`].
-    pub fn apply_command(&mut self, index: LogIndex, command: &WriteCommand) -> Outcome {
-        match self.sessions.duplicate(command.id) {
-            Some(earlier) => earlier,
-            None => {
-                let outcome = self.apply_op(&command.op);
-                self.sessions.record(command.id, outcome.clone(), index);
-                outcome
-            }
+    pub fn apply_command(&mut self, index: LogIndex, command: &WriteCommand) -> Applied {
+        if let Some(earlier) = self.sessions.duplicate(command.id) {
+            return Applied {
+                command: command.clone(),
+                outcome: earlier,
+                events: Vec::new(),
+            };
+        }
+        let (result, events) = self.apply_op(&command.op);
+        let outcome = WriteOutcome {
+            revision: self.store.revision(),
+            result,
+        };
+        self.sessions
+            .record(command.id, remembered(&outcome), index);
+        Applied {
+            command: command.clone(),
+            outcome,
+            events,
         }
     }
 
@@ -103,90 +98,58 @@ impl KvState {
         self.applied_index = index + 1;
     }
 
-    fn apply_op(&mut self, op: &WriteOp) -> Outcome {
-        match op {
-            WriteOp::Put {
-                key,
-                value,
-                if_revision,
-            } => {
-                if let Some(expected) = if_revision {
-                    if self.mod_revision(key) != *expected {
-                        return Outcome::Put { revision: None };
-                    }
-                }
-                Outcome::Put {
-                    revision: Some(self.put(key, value)),
-                }
-            }
-            WriteOp::Delete { keys } => {
-                let count = keys
-                    .iter()
-                    .filter(|k| self.data.remove(&k[..]).is_some())
-                    .count() as u64;
-                self.bump_if(count > 0);
-                Outcome::Deleted { count }
-            }
-            WriteOp::DeleteRange { start, end } => {
-                let doomed: Vec<Bytes> = self
-                    .data
-                    .range::<[u8], _>(bounds(start, end.as_deref()))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in &doomed {
-                    self.data.remove(k);
-                }
-                self.bump_if(!doomed.is_empty());
-                Outcome::Deleted {
-                    count: doomed.len() as u64,
-                }
-            }
-            WriteOp::Cas { key, expected, new } => {
-                let matches = self.data.get(&key[..]).is_some_and(|v| v.data == *expected);
-                if matches {
-                    self.put(key, new);
-                }
-                Outcome::Cas { swapped: matches }
-            }
+    fn apply_op(&mut self, op: &WriteRequest) -> (Result<WriteResponse, KvError>, Vec<Event>) {
+        let no_space = self.alarms.iter().any(|a| a.alarm == AlarmType::NoSpace);
+        let result = match op {
+            WriteRequest::Put(_) if no_space => Err(KvError::NoSpace),
+            WriteRequest::Txn(txn) if no_space && txn_puts(txn) => Err(KvError::NoSpace),
+            WriteRequest::Put(req) => self
+                .store
+                .put(req)
+                .map(|a| (WriteResponse::Put(a.response), a.events)),
+            WriteRequest::DeleteRange(req) => self
+                .store
+                .delete_range(req)
+                .map(|a| (WriteResponse::DeleteRange(a.response), a.events)),
+            // The operation limit is checked where the request enters (replica flags may
+            // differ); applying must not depend on a replica's flags.
+            WriteRequest::Txn(req) => self
+                .store
+                .txn(req, usize::MAX)
+                .map(|a| (WriteResponse::Txn(a.response), a.events)),
+            WriteRequest::Compact(req) => self
+                .store
+                .compact(req)
+                .map(|r| (WriteResponse::Compact(r), Vec::new())),
+            WriteRequest::Alarm(req) => Ok((WriteResponse::Alarm(self.alarm(req)), Vec::new())),
+        };
+        match result {
+            Ok((response, events)) => (Ok(response), events),
+            Err(e) => (Err(e), Vec::new()),
         }
     }
 
-    fn put(&mut self, key: &Bytes, value: &Bytes) -> Revision {
-        self.revision += 1;
-        let revision = self.revision;
-        match self.data.get_mut(&key[..]) {
-            Some(v) => {
-                v.data = value.clone();
-                v.mod_revision = revision;
-                v.version += 1;
+    fn alarm(&mut self, req: &AlarmRequest) -> Vec<AlarmMember> {
+        match req.action {
+            AlarmAction::Get => {}
+            AlarmAction::Activate if req.alarm != AlarmType::None => {
+                self.alarms.insert(AlarmMember {
+                    member_id: req.member_id,
+                    alarm: req.alarm,
+                });
             }
-            None => {
-                self.data.insert(
-                    key.clone(),
-                    Value {
-                        data: value.clone(),
-                        create_revision: revision,
-                        mod_revision: revision,
-                        version: 1,
-                    },
-                );
-            }
+            AlarmAction::Activate => {}
+            AlarmAction::Deactivate => self.alarms.retain(|a| {
+                let member = req.member_id == 0 || a.member_id == req.member_id;
+                let kind = req.alarm == AlarmType::None || a.alarm == req.alarm;
+                !(member && kind)
+            }),
         }
-        revision
-    }
-
-    fn bump_if(&mut self, changed: bool) {
-        if changed {
-            self.revision += 1;
-        }
-    }
-
-    fn mod_revision(&self, key: &[u8]) -> Revision {
-        self.data.get(key).map_or(0, |v| v.mod_revision)
+        self.alarms()
     }
 
     /// The remembered outcome if the write `id` was applied already.
-    pub fn duplicate(&self, id: ddbb_libs::RequestId) -> Option<Outcome> {
+    pub fn duplicate(&self, id: ddbb_libs::RequestId) -> Option<WriteOutcome> {
         self.sessions.duplicate(id)
     }
 
@@ -195,47 +158,34 @@ impl KvState {
         self.applied_index = index + 1;
     }
 
-    /// The value of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<&Value> {
-        self.data.get(key)
+    /// A read at the revision the request names (0: now).
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, KvError> {
+        self.store.range(req)
     }
 
-    /// Keys in `range` in order, at most `limit` of them.
-    pub fn range<'a>(
-        &'a self,
-        range: &'a KeyRange,
-        limit: Option<u64>,
-    ) -> impl Iterator<Item = (&'a Bytes, &'a Value)> + 'a {
-        let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        self.data
-            .range::<[u8], _>(bounds(&range.start, range.end.as_deref()))
-            .take(limit)
+    /// The MVCC store.
+    pub fn store(&self) -> &MvccStore {
+        &self.store
     }
 
-    /// A key with its metadata, as replies carry it.
-    pub fn key_value(key: &Bytes, value: &Value) -> KeyValue {
-        KeyValue {
-            key: key.clone(),
-            value: value.data.clone(),
-            create_revision: value.create_revision,
-            mod_revision: value.mod_revision,
-            version: value.version,
-        }
+    /// The store's revision (etcd's header revision).
+    pub fn revision(&self) -> i64 {
+        self.store.revision()
     }
 
-    /// The store's revision: the number of applied writes that changed something.
-    pub fn revision(&self) -> Revision {
-        self.revision
+    /// The raised alarms, in order.
+    pub fn alarms(&self) -> Vec<AlarmMember> {
+        self.alarms.iter().copied().collect()
     }
 
-    /// Number of keys.
+    /// Keys with history in the store (live or deleted but not yet compacted away).
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.store.history_key_count()
     }
 
-    /// True when no key is stored.
+    /// True when the store holds no history at all.
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 
     /// Number of log entries applied (the next index to apply).
@@ -249,215 +199,54 @@ impl KvState {
     }
 }
 
-/// Range bounds `[start, end)` over byte-slice keys.
-fn bounds<'a>(start: &'a [u8], end: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
-    let upper = match end {
-        Some(end) if end <= start => Bound::Excluded(start), // empty range, never inverted
-        Some(end) => Bound::Excluded(end),
-        None => Bound::Unbounded,
-    };
-    (Bound::Included(start), upper)
+/// Whether a Txn could add data in either branch (refused while `NOSPACE` is raised, as etcd).
+fn txn_puts(txn: &TxnRequest) -> bool {
+    txn.success.iter().chain(&txn.failure).any(|op| match op {
+        RequestOp::Put(_) => true,
+        RequestOp::Txn(t) => txn_puts(t),
+        _ => false,
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ddbb_libs::RequestId;
-
-    fn cmd(seq: u64, op: WriteOp) -> WriteCommand {
-        WriteCommand {
-            id: RequestId { client: 1, seq },
-            op,
-        }
+/// What the session table keeps of an outcome: the outcome, or `Expired` when it is too big
+/// to keep for every client's retry window.
+fn remembered(outcome: &WriteOutcome) -> WriteOutcome {
+    let bytes = match &outcome.result {
+        Ok(response) => response_bytes(response),
+        Err(_) => 0,
+    };
+    if bytes <= MAX_REMEMBERED_OUTCOME_BYTES {
+        return outcome.clone();
     }
-
-    fn put(k: &str, v: &str) -> WriteOp {
-        WriteOp::Put {
-            key: Bytes::copy_from_slice(k.as_bytes()),
-            value: Bytes::copy_from_slice(v.as_bytes()),
-            if_revision: None,
-        }
+    WriteOutcome {
+        revision: outcome.revision,
+        result: Err(KvError::Expired),
     }
+}
 
-    fn apply_one(s: &mut KvState, seq: u64, op: WriteOp) -> Outcome {
-        let entry = LogEntry {
-            origin: 1,
-            commands: vec![cmd(seq, op)],
-            ..Default::default()
-        };
-        let idx = s.applied_index();
-        s.apply(idx, &entry).remove(0).1
+/// Approximate bytes of the key-values a response carries.
+fn response_bytes(response: &WriteResponse) -> usize {
+    use ddbb_libs::kv::{KeyValue, ResponseOp};
+    fn kvs<'a>(it: impl IntoIterator<Item = &'a KeyValue>) -> usize {
+        it.into_iter()
+            .map(|kv| kv.key.len() + kv.value.len() + 48)
+            .sum()
     }
-
-    #[test]
-    fn put_tracks_revisions_and_versions() {
-        let mut s = KvState::new();
-        assert_eq!(
-            apply_one(&mut s, 1, put("a", "1")),
-            Outcome::Put { revision: Some(1) }
-        );
-        assert_eq!(
-            apply_one(&mut s, 2, put("b", "1")),
-            Outcome::Put { revision: Some(2) }
-        );
-        assert_eq!(
-            apply_one(&mut s, 3, put("a", "2")),
-            Outcome::Put { revision: Some(3) }
-        );
-        let a = s.get(b"a").unwrap();
-        assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 3, 2));
-        assert_eq!(&a.data[..], b"2");
-        assert_eq!(s.revision(), 3);
-        assert_eq!(s.applied_index(), 3);
+    fn ops(responses: &[ResponseOp]) -> usize {
+        responses
+            .iter()
+            .map(|r| match r {
+                ResponseOp::Range(r) => kvs(&r.kvs),
+                ResponseOp::Put(p) => kvs(&p.prev_kv),
+                ResponseOp::DeleteRange(d) => kvs(&d.prev_kvs),
+                ResponseOp::Txn(t) => ops(&t.responses),
+            })
+            .sum()
     }
-
-    #[test]
-    fn if_revision_guards_a_put() {
-        let mut s = KvState::new();
-        let guarded = |rev| WriteOp::Put {
-            key: "k".into(),
-            value: "v".into(),
-            if_revision: Some(rev),
-        };
-        assert_eq!(
-            apply_one(&mut s, 1, guarded(5)),
-            Outcome::Put { revision: None }
-        );
-        assert_eq!(
-            apply_one(&mut s, 2, guarded(0)),
-            Outcome::Put { revision: Some(1) }
-        );
-        assert_eq!(
-            apply_one(&mut s, 3, guarded(0)),
-            Outcome::Put { revision: None }
-        );
-        assert_eq!(
-            apply_one(&mut s, 4, guarded(1)),
-            Outcome::Put { revision: Some(2) }
-        );
-        assert_eq!(s.revision(), 2);
-    }
-
-    #[test]
-    fn delete_counts_and_recreate_resets_version() {
-        let mut s = KvState::new();
-        apply_one(&mut s, 1, put("a", "1"));
-        apply_one(&mut s, 2, put("a", "2"));
-        let del = WriteOp::Delete {
-            keys: vec!["a".into(), "zz".into()],
-        };
-        assert_eq!(
-            apply_one(&mut s, 3, del.clone()),
-            Outcome::Deleted { count: 1 }
-        );
-        assert_eq!(s.revision(), 3);
-        assert_eq!(apply_one(&mut s, 4, del), Outcome::Deleted { count: 0 });
-        assert_eq!(s.revision(), 3, "a no-op delete does not bump the revision");
-        apply_one(&mut s, 5, put("a", "3"));
-        let a = s.get(b"a").unwrap();
-        assert_eq!((a.create_revision, a.version), (4, 1));
-    }
-
-    #[test]
-    fn delete_range_and_range_reads() {
-        let mut s = KvState::new();
-        for (i, k) in ["a/1", "a/2", "a/3", "b/1"].iter().enumerate() {
-            apply_one(&mut s, i as u64, put(k, "x"));
-        }
-        let prefix = KeyRange::prefix("a/".into());
-        let keys: Vec<_> = s.range(&prefix, None).map(|(k, _)| k.clone()).collect();
-        assert_eq!(keys, vec!["a/1", "a/2", "a/3"]);
-        assert_eq!(s.range(&prefix, Some(2)).count(), 2);
-        let all = KeyRange::prefix(Bytes::new());
-        assert_eq!(s.range(&all, None).count(), 4);
-        let inverted = KeyRange {
-            start: "b".into(),
-            end: Some("a".into()),
-        };
-        assert_eq!(s.range(&inverted, None).count(), 0);
-        let del = WriteOp::DeleteRange {
-            start: "a/2".into(),
-            end: None,
-        };
-        assert_eq!(apply_one(&mut s, 10, del), Outcome::Deleted { count: 3 });
-        assert_eq!(s.len(), 1);
-    }
-
-    #[test]
-    fn cas_swaps_only_on_match() {
-        let mut s = KvState::new();
-        let cas = |e: &str, n: &str| WriteOp::Cas {
-            key: "k".into(),
-            expected: Bytes::copy_from_slice(e.as_bytes()),
-            new: Bytes::copy_from_slice(n.as_bytes()),
-        };
-        assert_eq!(
-            apply_one(&mut s, 1, cas("", "1")),
-            Outcome::Cas { swapped: false },
-            "absent key never matches"
-        );
-        apply_one(&mut s, 2, put("k", "1"));
-        assert_eq!(
-            apply_one(&mut s, 3, cas("2", "3")),
-            Outcome::Cas { swapped: false }
-        );
-        assert_eq!(s.revision(), 1);
-        assert_eq!(
-            apply_one(&mut s, 4, cas("1", "2")),
-            Outcome::Cas { swapped: true }
-        );
-        assert_eq!(&s.get(b"k").unwrap().data[..], b"2");
-        assert_eq!(s.revision(), 2);
-    }
-
-    #[test]
-    fn a_repeated_request_is_applied_once() {
-        let mut s = KvState::new();
-        let first = apply_one(&mut s, 7, put("k", "1"));
-        apply_one(&mut s, 8, put("k", "2"));
-        // The retry of seq 7 arrives after seq 8: it must not overwrite "2".
-        let again = apply_one(&mut s, 7, put("k", "1"));
-        assert_eq!(first, again);
-        assert_eq!(&s.get(b"k").unwrap().data[..], b"2");
-        assert_eq!(s.revision(), 2);
-    }
-
-    #[test]
-    fn session_floor_in_an_entry_expires_old_requests() {
-        let mut s = KvState::new();
-        apply_one(&mut s, 1, put("k", "1"));
-        let entry = LogEntry {
-            origin: 1,
-            session_floor: Some(RequestId { client: 1, seq: 5 }),
-            ..Default::default()
-        };
-        s.apply(s.applied_index(), &entry);
-        assert_eq!(apply_one(&mut s, 1, put("k", "x")), Outcome::Expired);
-        assert_eq!(apply_one(&mut s, 3, put("k", "y")), Outcome::Expired);
-        assert_eq!(&s.get(b"k").unwrap().data[..], b"1");
-    }
-
-    #[test]
-    fn a_batch_applies_in_order() {
-        let mut s = KvState::new();
-        let entry = LogEntry {
-            origin: 2,
-            commands: vec![
-                cmd(1, put("k", "1")),
-                cmd(2, put("k", "2")),
-                cmd(1, put("k", "3")),
-            ],
-            barriers: vec![],
-            session_floor: None,
-        };
-        let out = s.apply(0, &entry);
-        assert_eq!(out.len(), 3);
-        assert_eq!(
-            out[2].1,
-            Outcome::Put { revision: Some(1) },
-            "duplicate in one batch"
-        );
-        assert_eq!(&s.get(b"k").unwrap().data[..], b"2");
-        assert_eq!(s.applied_index(), 1);
+    match response {
+        WriteResponse::Put(p) => kvs(&p.prev_kv),
+        WriteResponse::DeleteRange(d) => kvs(&d.prev_kvs),
+        WriteResponse::Txn(t) => ops(&t.responses),
+        WriteResponse::Compact(_) | WriteResponse::Alarm(_) => 0,
     }
 }

@@ -11,7 +11,7 @@
 //!   session with each entry it proposes (`LogEntry::session_floor`), because it knows which of
 //!   its seqs are still unresolved;
 //! - a window: at most [`SESSION_WINDOW`] outcomes per client; older ones are dropped and the
-//!   floor rises past them. A duplicate below the floor gets [`Outcome::Expired`].
+//!   floor rises past them. A duplicate below the floor gets [`KvError::Expired`].
 //!
 //! At most [`MAX_SESSIONS`] clients are kept; the least recently used are evicted first.
 //! Everything is deterministic, so every replica keeps the same table.
@@ -21,13 +21,21 @@ use std::collections::{BTreeMap, HashMap};
 use ddbb_libs::{LogIndex, RequestId};
 use serde::{Deserialize, Serialize};
 
-use super::Outcome;
+use ddbb_libs::kv::{KvError, WriteOutcome as Outcome};
 
 /// Outcomes remembered per client. A client with more writes than this in flight at once
 /// could see a retry answered `Expired`.
 pub const SESSION_WINDOW: usize = 4096;
 /// Clients remembered at most; beyond that the least recently used tenth is evicted.
 pub const MAX_SESSIONS: usize = 100_000;
+
+/// The outcome of a duplicate whose first outcome is forgotten.
+fn expired() -> Outcome {
+    Outcome {
+        revision: 0,
+        result: Err(KvError::Expired),
+    }
+}
 
 /// One client's applied requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +64,7 @@ impl SessionTable {
                     .applied
                     .get(&id.seq)
                     .cloned()
-                    .unwrap_or(Outcome::Expired),
+                    .unwrap_or_else(expired),
             );
         }
         session.applied.get(&id.seq).cloned()
@@ -121,13 +129,21 @@ mod tests {
         RequestId { client, seq }
     }
 
+    /// A distinguishable outcome.
+    fn at(revision: i64) -> Outcome {
+        Outcome {
+            revision,
+            result: Ok(ddbb_libs::kv::WriteResponse::Compact(Default::default())),
+        }
+    }
+
     #[test]
     fn remembers_outcomes_out_of_order() {
         let mut t = SessionTable::default();
-        t.record(id(1, 5), Outcome::Deleted { count: 1 }, 1);
-        t.record(id(1, 3), Outcome::Deleted { count: 0 }, 2);
-        assert_eq!(t.duplicate(id(1, 5)), Some(Outcome::Deleted { count: 1 }));
-        assert_eq!(t.duplicate(id(1, 3)), Some(Outcome::Deleted { count: 0 }));
+        t.record(id(1, 5), at(1), 1);
+        t.record(id(1, 3), at(0), 2);
+        assert_eq!(t.duplicate(id(1, 5)), Some(at(1)));
+        assert_eq!(t.duplicate(id(1, 3)), Some(at(0)));
         assert_eq!(t.duplicate(id(1, 4)), None);
         assert_eq!(t.duplicate(id(2, 5)), None);
     }
@@ -135,39 +151,32 @@ mod tests {
     #[test]
     fn floor_forgets_and_expires() {
         let mut t = SessionTable::default();
-        t.record(id(1, 1), Outcome::Deleted { count: 1 }, 1);
-        t.record(id(1, 2), Outcome::Deleted { count: 2 }, 1);
+        t.record(id(1, 1), at(1), 1);
+        t.record(id(1, 2), at(2), 1);
         t.raise_floor(id(1, 2), 2);
-        assert_eq!(t.duplicate(id(1, 1)), Some(Outcome::Expired));
-        assert_eq!(t.duplicate(id(1, 2)), Some(Outcome::Deleted { count: 2 }));
+        assert_eq!(t.duplicate(id(1, 1)), Some(expired()));
+        assert_eq!(t.duplicate(id(1, 2)), Some(at(2)));
         // A floor never goes down.
         t.raise_floor(id(1, 0), 3);
-        assert_eq!(t.duplicate(id(1, 1)), Some(Outcome::Expired));
+        assert_eq!(t.duplicate(id(1, 1)), Some(expired()));
     }
 
     #[test]
     fn window_bounds_memory() {
         let mut t = SessionTable::default();
         for seq in 0..(SESSION_WINDOW as u64 + 10) {
-            t.record(id(1, seq), Outcome::Deleted { count: 0 }, 1);
+            t.record(id(1, seq), at(0), 1);
         }
         assert_eq!(t.sessions[&1].applied.len(), SESSION_WINDOW);
-        assert_eq!(t.duplicate(id(1, 0)), Some(Outcome::Expired));
-        assert_eq!(
-            t.duplicate(id(1, SESSION_WINDOW as u64 + 9)),
-            Some(Outcome::Deleted { count: 0 })
-        );
+        assert_eq!(t.duplicate(id(1, 0)), Some(expired()));
+        assert_eq!(t.duplicate(id(1, SESSION_WINDOW as u64 + 9)), Some(at(0)));
     }
 
     #[test]
     fn least_recently_used_sessions_are_evicted() {
         let mut t = SessionTable::default();
         for client in 0..(MAX_SESSIONS as u64 + 1) {
-            t.record(
-                id(client, 0),
-                Outcome::Deleted { count: 0 },
-                client as usize,
-            );
+            t.record(id(client, 0), at(0), client as usize);
         }
         assert!(t.len() <= MAX_SESSIONS);
         assert_eq!(t.duplicate(id(0, 0)), None, "oldest evicted");

@@ -84,10 +84,13 @@ impl Snapshot<LogEntry> for KvSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{WriteCommand, WriteOp};
+    use crate::entry::WriteCommand;
+    use ddbb_libs::kv::{
+        Compare, CompareResult, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest, WriteRequest,
+    };
     use ddbb_libs::RequestId;
 
-    fn entry(seq: u64, op: WriteOp) -> LogEntry {
+    fn entry(seq: u64, op: WriteRequest) -> LogEntry {
         LogEntry {
             origin: 1,
             commands: vec![WriteCommand {
@@ -99,29 +102,18 @@ mod tests {
     }
 
     fn log() -> Vec<LogEntry> {
-        let put = |k: &str, v: &str| WriteOp::Put {
-            key: bytes::Bytes::copy_from_slice(k.as_bytes()),
-            value: bytes::Bytes::copy_from_slice(v.as_bytes()),
-            if_revision: None,
+        let put = |k: &str, v: &str| PutRequest::new(k.to_string(), v.to_string());
+        let cas = TxnRequest {
+            compare: vec![Compare::value("a", CompareResult::Equal, "1")],
+            success: vec![RequestOp::Put(put("a", "2"))],
+            failure: Vec::new(),
         };
         vec![
-            entry(1, put("a", "1")),
-            entry(2, put("b", "1")),
-            entry(
-                3,
-                WriteOp::Cas {
-                    key: "a".into(),
-                    expected: "1".into(),
-                    new: "2".into(),
-                },
-            ),
-            entry(
-                4,
-                WriteOp::Delete {
-                    keys: vec!["b".into()],
-                },
-            ),
-            entry(5, put("c", "3")),
+            entry(1, WriteRequest::Put(put("a", "1"))),
+            entry(2, WriteRequest::Put(put("b", "1"))),
+            entry(3, WriteRequest::Txn(cas)),
+            entry(4, WriteRequest::DeleteRange(DeleteRangeRequest::key("b"))),
+            entry(5, WriteRequest::Put(put("c", "3"))),
         ]
     }
 

@@ -81,7 +81,8 @@ impl Hello {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{WriteCommand, WriteOp};
+    use crate::entry::WriteCommand;
+    use ddbb_libs::kv::{PutRequest, WriteRequest};
     use ddbb_libs::RequestId;
     use omnipaxos::messages::sequence_paxos::{PaxosMessage, PaxosMsg};
 
@@ -91,11 +92,7 @@ mod tests {
             origin: 2,
             commands: vec![WriteCommand {
                 id: RequestId { client: 1, seq: 2 },
-                op: WriteOp::Put {
-                    key: "k".into(),
-                    value: "v".into(),
-                    if_revision: None,
-                },
+                op: WriteRequest::Put(PutRequest::new("k", "v")),
             }],
             barriers: vec![crate::entry::ReadBarrier {
                 after: 1,

@@ -6,8 +6,8 @@
 //!
 //! - [`revision`]: [`Revision`] `(main, sub)`; the store starts at main revision 1, the first
 //!   write gets 2, `sub` numbers the changes inside one write request or Txn.
-//! - [`types`]: requests and responses mirroring etcd's `etcdserverpb` messages field for field
-//!   (a gRPC or RESP adapter only maps), key-range conventions and [`prefix_end`].
+//! - requests and responses ([`ddbb_libs::kv`], shared with clients) mirror etcd's
+//!   `etcdserverpb` messages field for field (a gRPC or RESP adapter only maps).
 //! - [`history`]: one key's changes over time (etcd's `keyIndex`: generations ended by
 //!   tombstones).
 //! - [`store`]: [`MvccStore`]: `range`, `put`, `delete_range`, `compact`, size accounting.
@@ -24,27 +24,25 @@
 //! - `store.clone()` is O(1) (a persistent map with structural sharing): take it on the loop,
 //!   encode it elsewhere.
 
-mod error;
 pub mod history;
 pub mod revision;
 pub mod snapshot;
 pub mod store;
 pub mod txn;
-pub mod types;
 
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use error::MvccError;
-pub use revision::Revision;
-pub use snapshot::SNAPSHOT_FORMAT_VERSION;
-pub use store::{Applied, MvccStore, CHANGE_OVERHEAD_BYTES};
-pub use txn::{validate_txn, DEFAULT_MAX_TXN_OPS};
-pub use types::{
+pub use ddbb_libs::kv::KvError;
+pub use ddbb_libs::kv::{
     prefix_end, CompactionRequest, CompactionResponse, Compare, CompareResult, CompareTarget,
     DeleteRangeRequest, DeleteRangeResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
     PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, SortOrder, SortTarget,
     TargetUnion, TxnRequest, TxnResponse,
 };
+pub use revision::Revision;
+pub use snapshot::SNAPSHOT_FORMAT_VERSION;
+pub use store::{Applied, MvccStore, CHANGE_OVERHEAD_BYTES};
+pub use txn::{validate_txn, DEFAULT_MAX_TXN_OPS};

@@ -224,7 +224,7 @@ fn step(store: &mut MvccStore, model: &mut Model, op: &Op) -> Result<(), TestCas
     Ok(())
 }
 
-fn fail(e: MvccError) -> TestCaseError {
+fn fail(e: KvError) -> TestCaseError {
     TestCaseError::fail(e.to_string())
 }
 
@@ -234,9 +234,9 @@ fn step_compact(store: &mut MvccStore, model: &mut Model, rev: i64) -> Result<()
         physical: false,
     });
     let expected = if rev <= model.compacted {
-        Err(MvccError::Compacted)
+        Err(KvError::Compacted)
     } else if rev > model.current() {
-        Err(MvccError::FutureRev)
+        Err(KvError::FutureRev)
     } else {
         model.compacted = rev;
         Ok(CompactionResponse {})
@@ -284,7 +284,7 @@ fn step_txn(
     };
     let got = store.txn(&req, DEFAULT_MAX_TXN_OPS);
     if Model::duplicate(success) || Model::duplicate(failure) {
-        prop_assert_eq!(got.err(), Some(MvccError::DuplicateKey));
+        prop_assert_eq!(got.err(), Some(KvError::DuplicateKey));
         return Ok(0);
     }
     let got = got.map_err(fail)?;
@@ -321,9 +321,9 @@ fn check_reads(store: &MvccStore, model: &Model) -> Result<(), TestCaseError> {
         };
         let got = store.range(&req);
         if rev > current {
-            prop_assert_eq!(got, Err(MvccError::FutureRev));
+            prop_assert_eq!(got, Err(KvError::FutureRev));
         } else if rev < model.compacted {
-            prop_assert_eq!(got, Err(MvccError::Compacted));
+            prop_assert_eq!(got, Err(KvError::Compacted));
         } else {
             let expected: Vec<KeyValue> = state.values().cloned().collect();
             let count = expected.len() as i64;

@@ -1,11 +1,11 @@
 //! The store's serde format: a format version, then the store as a flat list of changes.
 //!
 //! Encoded as a 2-tuple `(format_version: u32, body)`, so a decoder reads the version first
-//! and refuses one it does not know ([`MvccError::UnknownSnapshotFormat`]) before touching the
+//! and refuses one it does not know ([`KvError::UnknownSnapshotFormat`]) before touching the
 //! body, in self-describing formats and in bincode alike. Body version 1:
 //! `{ revision, compacted, records }`, where `records` lists every retained change as
 //! `{ key, revision, kind }`, sorted by key, then revision. Decoding checks that order and the
-//! revision bounds ([`MvccError::CorruptSnapshot`]) and recomputes the size accounting.
+//! revision bounds ([`KvError::CorruptSnapshot`]) and recomputes the size accounting.
 //!
 //! Encoding streams from the store (no intermediate copy), so the replica can clone the store
 //! in O(1) on its loop and encode the clone on another task.
@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::history::{Change, ChangeKind, KeyHistory};
 use super::store::CHANGE_OVERHEAD_BYTES;
-use super::{MvccError, MvccStore, Revision};
+use super::{KvError, MvccStore, Revision};
 
 /// The snapshot format this build writes, and the only one it reads.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
@@ -106,7 +106,7 @@ impl<'de> Visitor<'de> for StoreVisitor {
             .next_element()?
             .ok_or_else(|| de::Error::invalid_length(0, &self))?;
         if version != SNAPSHOT_FORMAT_VERSION {
-            return Err(de::Error::custom(MvccError::UnknownSnapshotFormat {
+            return Err(de::Error::custom(KvError::UnknownSnapshotFormat {
                 found: version,
                 supported: SNAPSHOT_FORMAT_VERSION,
             }));
@@ -119,8 +119,8 @@ impl<'de> Visitor<'de> for StoreVisitor {
 }
 
 impl MvccStore {
-    fn from_body(body: BodyV1) -> Result<MvccStore, MvccError> {
-        let corrupt = |what: &str| Err(MvccError::CorruptSnapshot(what.to_string()));
+    fn from_body(body: BodyV1) -> Result<MvccStore, KvError> {
+        let corrupt = |what: &str| Err(KvError::CorruptSnapshot(what.to_string()));
         if body.revision < 1 || body.compacted < 0 || body.compacted > body.revision {
             return corrupt("compacted and current revisions out of order");
         }
@@ -169,6 +169,11 @@ impl MvccStore {
         if let Some((key, history)) = current {
             store.keys.insert(key, Arc::new(history));
         }
+        store.live = store
+            .keys
+            .iter()
+            .filter(|(key, history)| history.latest().and_then(|c| c.to_kv(key)).is_some())
+            .count() as u64;
         Ok(store)
     }
 }

@@ -9,12 +9,12 @@ use bytes::Bytes;
 use imbl::OrdMap;
 
 use super::history::{Change, ChangeKind, KeyHistory};
-use super::types::{
+use super::{KvError, Revision};
+use ddbb_libs::kv::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Event,
     EventKind, KeyRange, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse, SortOrder,
     SortTarget,
 };
-use super::{MvccError, Revision};
 
 /// Fixed bytes counted per stored change on top of its key and value, for the quota: roughly
 /// what etcd's backend spends per revision (revision key, protobuf framing, index entry).
@@ -40,6 +40,8 @@ pub struct MvccStore {
     pub(super) compacted: i64,
     pub(super) size_bytes: u64,
     pub(super) changes: u64,
+    /// Keys whose latest change is a put.
+    pub(super) live: u64,
 }
 
 impl Default for MvccStore {
@@ -70,6 +72,7 @@ impl MvccStore {
             compacted: 0,
             size_bytes: 0,
             changes: 0,
+            live: 0,
         }
     }
 
@@ -95,6 +98,11 @@ impl MvccStore {
         self.changes
     }
 
+    /// Keys that exist now. O(1).
+    pub fn live_key_count(&self) -> u64 {
+        self.live
+    }
+
     /// Keys that have a retained history (deleted ones included until compacted away).
     pub fn history_key_count(&self) -> usize {
         self.keys.len()
@@ -107,9 +115,9 @@ impl MvccStore {
     }
 
     /// etcd's Range: the kvs of a key or range at `req.revision` (0 = current).
-    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, MvccError> {
+    pub fn range(&self, req: &RangeRequest) -> Result<RangeResponse, KvError> {
         if req.key.is_empty() {
-            return Err(MvccError::EmptyKey);
+            return Err(KvError::EmptyKey);
         }
         let rev = self.read_revision(req.revision)?;
         Ok(self.range_at(req, rev))
@@ -117,15 +125,15 @@ impl MvccStore {
 
     /// Resolves a requested read revision (0 or negative = current) against the current and
     /// compacted revisions: reading at the compacted revision itself is allowed.
-    pub(super) fn read_revision(&self, requested: i64) -> Result<i64, MvccError> {
+    pub(super) fn read_revision(&self, requested: i64) -> Result<i64, KvError> {
         if requested <= 0 {
             return Ok(self.revision);
         }
         if requested > self.revision {
-            return Err(MvccError::FutureRev);
+            return Err(KvError::FutureRev);
         }
         if requested < self.compacted {
-            return Err(MvccError::Compacted);
+            return Err(KvError::Compacted);
         }
         Ok(requested)
     }
@@ -189,7 +197,7 @@ impl MvccStore {
     }
 
     /// etcd's Put.
-    pub fn put(&mut self, req: &PutRequest) -> Result<Applied<PutResponse>, MvccError> {
+    pub fn put(&mut self, req: &PutRequest) -> Result<Applied<PutResponse>, KvError> {
         check_put_request(req)?;
         self.check_put_state(req)?;
         let mut write = self.begin();
@@ -201,9 +209,9 @@ impl MvccStore {
     pub fn delete_range(
         &mut self,
         req: &DeleteRangeRequest,
-    ) -> Result<Applied<DeleteRangeResponse>, MvccError> {
+    ) -> Result<Applied<DeleteRangeResponse>, KvError> {
         if req.key.is_empty() {
-            return Err(MvccError::EmptyKey);
+            return Err(KvError::EmptyKey);
         }
         let mut write = self.begin();
         let response = self.delete_in(&mut write, req);
@@ -214,13 +222,13 @@ impl MvccStore {
     /// `req.revision` still needs (each key's newest change at or below it, unless that is a
     /// tombstone). Fails when `req.revision` is not above the last compaction or is above the
     /// current revision.
-    pub fn compact(&mut self, req: &CompactionRequest) -> Result<CompactionResponse, MvccError> {
+    pub fn compact(&mut self, req: &CompactionRequest) -> Result<CompactionResponse, KvError> {
         let rev = req.revision;
         if rev <= self.compacted {
-            return Err(MvccError::Compacted);
+            return Err(KvError::Compacted);
         }
         if rev > self.revision {
-            return Err(MvccError::FutureRev);
+            return Err(KvError::FutureRev);
         }
         let doomed: Vec<(Bytes, usize)> = self
             .keys
@@ -265,6 +273,13 @@ impl MvccStore {
         if !write.events.is_empty() {
             self.revision = write.main;
         }
+        for event in &write.events {
+            match (event.kind, &event.prev_kv) {
+                (EventKind::Put, None) => self.live += 1,
+                (EventKind::Delete, Some(_)) => self.live = self.live.saturating_sub(1),
+                _ => {}
+            }
+        }
         Applied {
             response,
             events: write.events,
@@ -273,9 +288,9 @@ impl MvccStore {
 
     /// The check etcd makes against the state before a put (`checkRequestPut`):
     /// `ignore_value`/`ignore_lease` need the key to exist.
-    pub(super) fn check_put_state(&self, req: &PutRequest) -> Result<(), MvccError> {
+    pub(super) fn check_put_state(&self, req: &PutRequest) -> Result<(), KvError> {
         if (req.ignore_value || req.ignore_lease) && self.get(&req.key).is_none() {
-            return Err(MvccError::KeyNotFound);
+            return Err(KvError::KeyNotFound);
         }
         Ok(())
     }
@@ -360,15 +375,15 @@ impl MvccStore {
 }
 
 /// etcd's request checks of a put that need no state (`checkPutRequest`).
-pub(super) fn check_put_request(req: &PutRequest) -> Result<(), MvccError> {
+pub(super) fn check_put_request(req: &PutRequest) -> Result<(), KvError> {
     if req.key.is_empty() {
-        return Err(MvccError::EmptyKey);
+        return Err(KvError::EmptyKey);
     }
     if req.ignore_value && !req.value.is_empty() {
-        return Err(MvccError::ValueProvided);
+        return Err(KvError::ValueProvided);
     }
     if req.ignore_lease && req.lease != 0 {
-        return Err(MvccError::LeaseProvided);
+        return Err(KvError::LeaseProvided);
     }
     Ok(())
 }

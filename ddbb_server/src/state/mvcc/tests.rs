@@ -30,7 +30,7 @@ fn keys(resp: &RangeResponse) -> Vec<String> {
     resp.kvs.iter().map(text).collect()
 }
 
-fn txn(s: &mut MvccStore, req: TxnRequest) -> Result<Applied<TxnResponse>, MvccError> {
+fn txn(s: &mut MvccStore, req: TxnRequest) -> Result<Applied<TxnResponse>, KvError> {
     s.txn(&req, DEFAULT_MAX_TXN_OPS)
 }
 
@@ -162,7 +162,7 @@ fn ignore_value_and_ignore_lease() {
         lease: 5,
         ..PutRequest::new(b("a"), Bytes::new())
     };
-    assert_eq!(s.put(&keep_value), Err(MvccError::KeyNotFound));
+    assert_eq!(s.put(&keep_value), Err(KvError::KeyNotFound));
     assert_eq!(s.revision(), 1);
     put(&mut s, "a", "v");
     s.put(&keep_value).expect("ignore_value");
@@ -179,16 +179,16 @@ fn ignore_value_and_ignore_lease() {
         ignore_value: true,
         ..PutRequest::new(b("a"), b("x"))
     };
-    assert_eq!(s.put(&both), Err(MvccError::ValueProvided));
+    assert_eq!(s.put(&both), Err(KvError::ValueProvided));
     let both = PutRequest {
         ignore_lease: true,
         lease: 3,
         ..PutRequest::new(b("a"), b("x"))
     };
-    assert_eq!(s.put(&both), Err(MvccError::LeaseProvided));
-    assert_eq!(s.put(&PutRequest::default()), Err(MvccError::EmptyKey));
+    assert_eq!(s.put(&both), Err(KvError::LeaseProvided));
+    assert_eq!(s.put(&PutRequest::default()), Err(KvError::EmptyKey));
     assert_eq!(
-        MvccError::KeyNotFound.to_string(),
+        KvError::KeyNotFound.to_string(),
         "etcdserver: key not found"
     );
 }
@@ -225,7 +225,7 @@ fn range_conventions_limit_more_count() {
         .range(&RangeRequest::range(b("c"), b("a")))
         .expect("empty");
     assert_eq!((reversed.kvs.len(), reversed.count), (0, 0));
-    assert_eq!(s.range(&RangeRequest::default()), Err(MvccError::EmptyKey));
+    assert_eq!(s.range(&RangeRequest::default()), Err(KvError::EmptyKey));
 }
 
 #[test]
@@ -339,14 +339,14 @@ fn reads_at_compacted_and_future_revisions() {
         s.range(&req)
             .map(|r| r.kvs.first().map(|kv| kv.value.clone()))
     };
-    assert_eq!(at(&s, 6), Err(MvccError::FutureRev));
+    assert_eq!(at(&s, 6), Err(KvError::FutureRev));
     assert_eq!(at(&s, 1), Ok(None));
     s.compact(&CompactionRequest {
         revision: 4,
         physical: false,
     })
     .expect("compact");
-    assert_eq!(at(&s, 3), Err(MvccError::Compacted));
+    assert_eq!(at(&s, 3), Err(KvError::Compacted));
     assert_eq!(
         at(&s, 4),
         Ok(Some(b("3"))),
@@ -355,11 +355,11 @@ fn reads_at_compacted_and_future_revisions() {
     assert_eq!(at(&s, 5), Ok(Some(b("4"))));
     assert_eq!(at(&s, 0), Ok(Some(b("4"))));
     assert_eq!(
-        MvccError::Compacted.to_string(),
+        KvError::Compacted.to_string(),
         "etcdserver: mvcc: required revision has been compacted"
     );
     assert_eq!(
-        MvccError::FutureRev.to_string(),
+        KvError::FutureRev.to_string(),
         "etcdserver: mvcc: required revision is a future revision"
     );
 }
@@ -379,10 +379,10 @@ fn compaction_errors_and_released_history() {
     del(&mut s, "b"); // 5
     put(&mut s, "c", "1"); // 6
     assert_eq!(s.change_count(), 5);
-    assert_eq!(compact(&mut s, 7), Err(MvccError::FutureRev));
+    assert_eq!(compact(&mut s, 7), Err(KvError::FutureRev));
     compact(&mut s, 5).expect("compact 5");
-    assert_eq!(compact(&mut s, 5), Err(MvccError::Compacted));
-    assert_eq!(compact(&mut s, 4), Err(MvccError::Compacted));
+    assert_eq!(compact(&mut s, 5), Err(KvError::Compacted));
+    assert_eq!(compact(&mut s, 4), Err(KvError::Compacted));
     // a keeps its put at 3; b (deleted at 5) is gone with its tombstone; c is untouched.
     assert_eq!(s.change_count(), 2);
     assert_eq!(s.history_key_count(), 2);
@@ -630,7 +630,7 @@ fn nested_txns_choose_their_branch_on_the_state_before_the_txn() {
 fn duplicate_keys_in_a_txn() {
     let mut s = MvccStore::new();
     let check = |success: Vec<RequestOp>| validate_txn(&when(vec![], success, vec![]), 128);
-    let dup = Err(MvccError::DuplicateKey);
+    let dup = Err(KvError::DuplicateKey);
     assert_eq!(check(vec![put_op("a", "1"), put_op("a", "2")]), dup);
     assert_eq!(check(vec![put_op("a", "1"), del_op("a", "")]), dup);
     assert_eq!(check(vec![del_op("a", "c"), put_op("b", "1")]), dup);
@@ -654,10 +654,10 @@ fn duplicate_keys_in_a_txn() {
     let split = when(vec![], vec![put_op("a", "1")], vec![put_op("a", "2")]);
     assert_eq!(validate_txn(&split, 128), Ok(()));
     let req = when(vec![], vec![put_op("a", "1"), put_op("a", "2")], vec![]);
-    assert_eq!(txn(&mut s, req).err(), Some(MvccError::DuplicateKey));
+    assert_eq!(txn(&mut s, req).err(), Some(KvError::DuplicateKey));
     assert_eq!(s.revision(), 1);
     assert_eq!(
-        MvccError::DuplicateKey.to_string(),
+        KvError::DuplicateKey.to_string(),
         "etcdserver: duplicate key given in txn request"
     );
 }
@@ -669,7 +669,7 @@ fn too_many_operations_in_a_txn() {
             .map(|i| put_op(&format!("k{i}"), "v"))
             .collect::<Vec<_>>()
     };
-    let too_many = Err(MvccError::TooManyOps);
+    let too_many = Err(KvError::TooManyOps);
     assert_eq!(validate_txn(&when(vec![], puts(128), vec![]), 128), Ok(()));
     assert_eq!(
         validate_txn(&when(vec![], puts(129), vec![]), 128),
@@ -692,9 +692,9 @@ fn too_many_operations_in_a_txn() {
     );
     let mut s = MvccStore::new();
     let err = s.txn(&when(vec![], puts(3), vec![]), 2).err();
-    assert_eq!(err, Some(MvccError::TooManyOps));
+    assert_eq!(err, Some(KvError::TooManyOps));
     assert_eq!(
-        MvccError::TooManyOps.to_string(),
+        KvError::TooManyOps.to_string(),
         "etcdserver: too many operations in txn request"
     );
 }
@@ -708,7 +708,7 @@ fn txn_state_checks_run_before_any_change() {
         ..PutRequest::new(b("missing"), Bytes::new())
     });
     let req = when(vec![], vec![put_op("a", "1"), keep.clone()], vec![]);
-    assert_eq!(txn(&mut s, req), Err(MvccError::KeyNotFound));
+    assert_eq!(txn(&mut s, req), Err(KvError::KeyNotFound));
     assert_eq!(
         (s.revision(), s.get(b"a").map(|kv| kv.value)),
         (2, Some(b("0")))
@@ -721,7 +721,7 @@ fn txn_state_checks_run_before_any_change() {
         ..RangeRequest::key(b("a"))
     });
     let req = when(vec![], vec![put_op("a", "2"), future], vec![]);
-    assert_eq!(txn(&mut s, req), Err(MvccError::FutureRev));
+    assert_eq!(txn(&mut s, req), Err(KvError::FutureRev));
     s.compact(&CompactionRequest {
         revision: 3,
         physical: false,
@@ -733,14 +733,14 @@ fn txn_state_checks_run_before_any_change() {
     });
     assert_eq!(
         txn(&mut s, when(vec![], vec![old], vec![])),
-        Err(MvccError::Compacted)
+        Err(KvError::Compacted)
     );
     let empty = when(
         vec![],
         vec![RequestOp::Range(RangeRequest::default())],
         vec![],
     );
-    assert_eq!(txn(&mut s, empty), Err(MvccError::EmptyKey));
+    assert_eq!(txn(&mut s, empty), Err(KvError::EmptyKey));
     assert_eq!(s.revision(), 3);
 }
 

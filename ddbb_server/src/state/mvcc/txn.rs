@@ -17,11 +17,11 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::store::{check_put_request, Applied, MvccStore, Write};
-use super::types::{
+use super::KvError;
+use ddbb_libs::kv::{
     Compare, CompareResult, CompareTarget, KeyRange, KeyValue, RequestOp, ResponseOp, TargetUnion,
     TxnRequest, TxnResponse,
 };
-use super::MvccError;
 
 /// etcd's default `--max-txn-ops`.
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
@@ -34,14 +34,14 @@ pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 /// branches of one nested Txn may put the same key (only one of them runs). Deletes may
 /// overlap each other. Unlike etcd, a delete with `range_end == [0]` ("every key >= key")
 /// counts as the range it deletes (etcd's interval check misses it).
-pub fn validate_txn(req: &TxnRequest, max_txn_ops: usize) -> Result<(), MvccError> {
+pub fn validate_txn(req: &TxnRequest, max_txn_ops: usize) -> Result<(), KvError> {
     check_txn_request(req, i64::try_from(max_txn_ops).unwrap_or(i64::MAX))?;
     check_intervals(&req.success)?;
     check_intervals(&req.failure)?;
     Ok(())
 }
 
-fn check_txn_request(req: &TxnRequest, max_txn_ops: i64) -> Result<(), MvccError> {
+fn check_txn_request(req: &TxnRequest, max_txn_ops: i64) -> Result<(), KvError> {
     let ops = req
         .compare
         .len()
@@ -49,15 +49,15 @@ fn check_txn_request(req: &TxnRequest, max_txn_ops: i64) -> Result<(), MvccError
         .max(req.failure.len());
     let ops = i64::try_from(ops).unwrap_or(i64::MAX);
     if ops > max_txn_ops {
-        return Err(MvccError::TooManyOps);
+        return Err(KvError::TooManyOps);
     }
     if req.compare.iter().any(|c| c.key.is_empty()) {
-        return Err(MvccError::EmptyKey);
+        return Err(KvError::EmptyKey);
     }
     for op in req.success.iter().chain(&req.failure) {
         match op {
-            RequestOp::Range(r) if r.key.is_empty() => return Err(MvccError::EmptyKey),
-            RequestOp::DeleteRange(d) if d.key.is_empty() => return Err(MvccError::EmptyKey),
+            RequestOp::Range(r) if r.key.is_empty() => return Err(KvError::EmptyKey),
+            RequestOp::DeleteRange(d) if d.key.is_empty() => return Err(KvError::EmptyKey),
             RequestOp::Put(p) => check_put_request(p)?,
             RequestOp::Txn(t) => check_txn_request(t, max_txn_ops - ops)?,
             RequestOp::Range(_) | RequestOp::DeleteRange(_) => {}
@@ -73,7 +73,7 @@ fn deleted(dels: &[KeyRange], key: &[u8]) -> bool {
 }
 
 /// The keys put and the ranges deleted by `ops` and their nested Txns, or `DuplicateKey`.
-fn check_intervals(ops: &[RequestOp]) -> Result<(Puts, Vec<KeyRange>), MvccError> {
+fn check_intervals(ops: &[RequestOp]) -> Result<(Puts, Vec<KeyRange>), KvError> {
     let mut dels: Vec<KeyRange> = ops
         .iter()
         .filter_map(|op| match op {
@@ -88,13 +88,13 @@ fn check_intervals(ops: &[RequestOp]) -> Result<(Puts, Vec<KeyRange>), MvccError
         let (puts_else, dels_else) = check_intervals(&t.failure)?;
         for k in &puts_then {
             if puts.contains(k) || deleted(&dels, k) {
-                return Err(MvccError::DuplicateKey);
+                return Err(KvError::DuplicateKey);
             }
             puts.insert(k.clone());
         }
         for k in puts_else {
             if (puts.contains(&k) && !puts_then.contains(&k)) || deleted(&dels, &k) {
-                return Err(MvccError::DuplicateKey);
+                return Err(KvError::DuplicateKey);
             }
             puts.insert(k);
         }
@@ -104,7 +104,7 @@ fn check_intervals(ops: &[RequestOp]) -> Result<(Puts, Vec<KeyRange>), MvccError
     for op in ops {
         let RequestOp::Put(p) = op else { continue };
         if puts.contains(&p.key) || deleted(&dels, &p.key) {
-            return Err(MvccError::DuplicateKey);
+            return Err(KvError::DuplicateKey);
         }
         puts.insert(p.key.clone());
     }
@@ -166,7 +166,7 @@ impl MvccStore {
         &mut self,
         req: &TxnRequest,
         max_txn_ops: usize,
-    ) -> Result<Applied<TxnResponse>, MvccError> {
+    ) -> Result<Applied<TxnResponse>, KvError> {
         validate_txn(req, max_txn_ops)?;
         let path = self.path(req);
         self.check_path(req, &path, &|store, op| match op {
@@ -213,8 +213,8 @@ impl MvccStore {
         &self,
         req: &TxnRequest,
         path: &Path,
-        check: &dyn Fn(&MvccStore, &RequestOp) -> Result<(), MvccError>,
-    ) -> Result<(), MvccError> {
+        check: &dyn Fn(&MvccStore, &RequestOp) -> Result<(), KvError>,
+    ) -> Result<(), KvError> {
         let mut nested = path.nested.iter();
         for op in branch(req, path.succeeded) {
             if let RequestOp::Txn(t) = op {

@@ -2,9 +2,10 @@
 //! `decided_prefix.rs`): a follower that was down while the leader decided more entries must
 //! end up with the leader's exact state, with DDBB's real entry and snapshot types.
 
-use crate::entry::{LogEntry, WriteCommand, WriteOp};
+use crate::entry::{LogEntry, WriteCommand};
 use crate::state::KvState;
 use crate::storage::{DecidedPrefix, SharedWal, WalOptions};
+use ddbb_libs::kv::{PutRequest, WriteRequest};
 use ddbb_libs::RequestId;
 use omnipaxos::messages::Message;
 use omnipaxos::util::LogEntry as PaxosEntry;
@@ -152,11 +153,7 @@ fn put(seq: u64) -> LogEntry {
         origin: 1,
         commands: vec![WriteCommand {
             id: RequestId { client: 5, seq },
-            op: WriteOp::Put {
-                key: format!("k{}", seq % 7).into(),
-                value: format!("v{seq}").into(),
-                if_revision: None,
-            },
+            op: WriteRequest::Put(PutRequest::new(format!("k{}", seq % 7), format!("v{seq}"))),
         }],
         ..Default::default()
     }
@@ -173,7 +170,11 @@ fn a_follower_caught_up_by_a_delta_snapshot_keeps_its_decided_prefix() {
     c.start(lagger);
     c.steps_until(|c| c.decided(lagger) >= 30);
     let expected = c.state(leader);
-    assert_eq!(expected.revision(), 30);
+    assert_eq!(
+        expected.revision(),
+        31,
+        "30 writes after the initial revision 1"
+    );
     assert_eq!(c.state(lagger), expected);
 }
 
@@ -206,6 +207,10 @@ fn a_follower_with_undecided_entries_caught_up_by_a_delta_gets_the_leaders_state
     c.start(lagger);
     c.steps_until(|c| c.decided(lagger) >= 30);
     let expected = c.state(leader);
-    assert_eq!(expected.revision(), 30);
+    assert_eq!(
+        expected.revision(),
+        31,
+        "30 writes after the initial revision 1"
+    );
     assert_eq!(c.state(lagger), expected);
 }

@@ -1,4 +1,5 @@
-//! Requests, responses and events, mirroring etcd's `etcdserverpb`/`mvccpb` messages field for
+//! The key-value data model shared by replicas and clients: requests, responses, events and
+//! errors, mirroring etcd's `etcdserverpb`/`mvccpb` messages field for
 //! field, so the gRPC adapter only maps. Enum variants are declared in the protobuf order, so
 //! their discriminants match the protobuf numbers.
 //!
@@ -6,6 +7,14 @@
 //! every key `>= key`; `key == [0]` with `range_end == [0]` is every key; otherwise the keys in
 //! `[key, range_end)` (none when `range_end <= key`). [`prefix_end`] gives the `range_end` of a
 //! prefix.
+
+mod error;
+mod write;
+
+pub use error::KvError;
+pub use write::{
+    AlarmAction, AlarmMember, AlarmRequest, AlarmType, WriteOutcome, WriteRequest, WriteResponse,
+};
 
 use std::ops::Bound;
 

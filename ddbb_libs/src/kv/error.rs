@@ -1,8 +1,10 @@
-//! The MVCC module's one error type, with etcd's exact error texts (clients match on them).
+//! Why a key-value request was refused, with etcd's exact error texts (clients match on them).
 
-/// Why an MVCC request was refused. A refused request changed nothing.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MvccError {
+use serde::{Deserialize, Serialize};
+
+/// Why a key-value request was refused. A refused request changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum KvError {
     /// The revision asked for is below the compacted revision (gRPC `OutOfRange`).
     #[error("etcdserver: mvcc: required revision has been compacted")]
     Compacted,
@@ -27,6 +29,13 @@ pub enum MvccError {
     /// `ignore_lease` together with a non-zero lease (gRPC `InvalidArgument`).
     #[error("etcdserver: lease is provided")]
     LeaseProvided,
+    /// The `NOSPACE` alarm is raised: writes that add data are refused until it is disarmed
+    /// (gRPC `ResourceExhausted`).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    /// A retried request applied so long ago that its outcome is no longer remembered.
+    #[error("duplicate request: it was applied earlier and its outcome is no longer remembered")]
+    Expired,
     /// A snapshot written in a format this build does not know.
     #[error(
         "MVCC snapshot format version {found} is unknown (this build reads version {supported})"
