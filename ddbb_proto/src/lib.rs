@@ -16,6 +16,11 @@
 //! - `bytes` fields are `bytes::Bytes` (re-exported as `prost::bytes`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded `FileDescriptorSet` of all four files (with their
 //!   imports and comments), for gRPC server reflection.
+//!
+//! Updating the files: copy etcd's upstream file over the one in `proto/etcd/...`, keep the
+//! license header at its top, and delete only the Go-only parts: `import "gogoproto/gogo.proto"`,
+//! `import "google/api/annotations.proto"`, the `option (gogoproto.…)` lines and each
+//! `option (google.api.http) = {…};` block (the `rpc … {}` stays). Never renumber or rename.
 
 /// etcd's `mvccpb` package: `KeyValue` and `Event`.
 pub mod mvccpb {
