@@ -12,7 +12,7 @@
 //! - [`procfs`]: CPU seconds and peak RSS of the servers, from `/proc`;
 //! - [`cluster`]: starting and stopping members (own uid, own address), leader lookup;
 //! - [`iptables`]: cutting links between members in chains owned by the run;
-//! - [`driver`]: one operation through `ddbb_client` or `etcd-client`;
+//! - [`driver`]: one operation through `ddbb_client` or etcd's gRPC `KvClient` (`ddbb_proto`);
 //! - [`run`]: steady-state runs (warm-up, measured window, closed-loop clients);
 //! - [`fault`]: kill-leader and partial-connectivity scenarios with throughput timelines;
 //! - [`report`]: markdown, JSON, CSV and plots;

@@ -3,7 +3,11 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use etcd_client::{Client, ConnectOptions};
+use ddbb_proto::etcdserverpb::kv_client::KvClient;
+use ddbb_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use ddbb_proto::etcdserverpb::{PutRequest, StatusRequest, StatusResponse};
+
+use crate::driver::{etcd_channel, status_text};
 
 use super::{Cluster, CommandLine, Launcher, Timing};
 
@@ -53,27 +57,26 @@ pub(super) fn command(
     (launcher.etcd_bin.clone(), args, Vec::new())
 }
 
-/// A client for member `index` only (status probes).
-async fn probe_client(cluster: &Cluster, index: usize) -> Result<Client> {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(1))
-        .with_timeout(Duration::from_secs(2));
-    let endpoint = cluster.endpoints()[index].clone();
-    Ok(Client::connect([endpoint], Some(options)).await?)
+/// Member `index`'s status (its id and the leader it knows), within 2 s.
+async fn status(cluster: &Cluster, index: usize) -> Result<StatusResponse> {
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let endpoint = &cluster.endpoints()[index];
+    let mut client = MaintenanceClient::new(etcd_channel(endpoint, TIMEOUT)?);
+    match tokio::time::timeout(TIMEOUT, client.status(StatusRequest {})).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => bail!("member {}: {}", index + 1, status_text(&status)),
+        Err(_) => bail!("member {}: no status within {TIMEOUT:?}", index + 1),
+    }
 }
 
 pub(super) async fn leader(cluster: &Cluster) -> Result<usize> {
     let mut ids = Vec::new();
     let mut leaders = Vec::new();
     for i in cluster.alive() {
-        let status = probe_client(cluster, i)
-            .await?
-            .status()
-            .await
-            .map_err(|e| anyhow!("member {}: {e}", i + 1))?;
-        let me = status.header().map(|h| h.member_id()).unwrap_or(0);
+        let status = status(cluster, i).await?;
+        let me = status.header.map(|h| h.member_id).unwrap_or(0);
         ids.push((me, i));
-        leaders.push(status.leader());
+        leaders.push(status.leader);
     }
     let Some(&leader) = leaders.first() else {
         bail!("no member is running");
@@ -87,11 +90,22 @@ pub(super) async fn leader(cluster: &Cluster) -> Result<usize> {
         .ok_or_else(|| anyhow!("the leader {leader:x} is not a running member"))
 }
 
+/// One write through any member: each endpoint in turn gets 3 s until one succeeds.
 pub(super) async fn probe_write(cluster: &Cluster) -> Result<()> {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(1))
-        .with_timeout(Duration::from_secs(3));
-    let mut client = Client::connect(cluster.endpoints(), Some(options)).await?;
-    client.put("bench-probe", "ready", None).await?;
-    Ok(())
+    const TIMEOUT: Duration = Duration::from_secs(3);
+    let mut last = anyhow!("no endpoint");
+    for endpoint in cluster.endpoints() {
+        let mut kv = KvClient::new(etcd_channel(&endpoint, TIMEOUT)?);
+        let put = PutRequest {
+            key: "bench-probe".into(),
+            value: "ready".into(),
+            ..PutRequest::default()
+        };
+        match tokio::time::timeout(TIMEOUT, kv.put(put)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(status)) => last = anyhow!("{endpoint}: {}", status_text(&status)),
+            Err(_) => last = anyhow!("{endpoint}: no answer within {TIMEOUT:?}"),
+        }
+    }
+    Err(last)
 }
