@@ -93,6 +93,10 @@ pub struct ServerArgs {
     /// local state without a read barrier.
     #[arg(long, hide = true)]
     pub unsafe_local_reads: bool,
+    /// UNSAFE, for tests of lin_test's txn checker only: run each operation of a TXN as a
+    /// write of its own, so transactions are not atomic.
+    #[arg(long, hide = true)]
+    pub unsafe_split_txns: bool,
     /// Tests only: journal every file-system operation on the data dir to this file, so a
     /// power-cut drill can rebuild what only synced data would leave (see `storage::disk`).
     #[arg(long, hide = true)]
@@ -119,6 +123,7 @@ impl ServerArgs {
         c.max_peer_frame_bytes = self.max_peer_frame_bytes;
         c.max_connections = self.max_connections;
         c.unsafe_local_reads = self.unsafe_local_reads;
+        c.unsafe_split_txns = self.unsafe_split_txns;
         c.max_txn_ops = self.max_txn_ops;
         c.quota_backend_bytes = self.quota_backend_bytes;
         c.auto_compaction = crate::replica::AutoCompaction::parse(

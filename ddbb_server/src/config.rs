@@ -60,6 +60,8 @@ pub struct ServerConfig {
     pub join: bool,
     /// UNSAFE, tests only: answer linearizable reads from local state without a barrier.
     pub unsafe_local_reads: bool,
+    /// UNSAFE, tests only: run each operation of a `TXN` as a write of its own.
+    pub unsafe_split_txns: bool,
 }
 
 impl ServerConfig {
@@ -88,6 +90,7 @@ impl ServerConfig {
             snapshot_every: 10_000,
             join: false,
             unsafe_local_reads: false,
+            unsafe_split_txns: false,
         }
     }
 

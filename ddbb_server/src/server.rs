@@ -100,6 +100,9 @@ pub async fn start_with_faults(
         faults,
         shutdown.clone(),
     );
+    if config.unsafe_split_txns {
+        warn!("UNSAFE: --unsafe-split-txns runs each operation of a TXN as a write of its own; for tests only");
+    }
     if config.unsafe_local_reads {
         warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }
@@ -130,6 +133,7 @@ pub async fn start_with_faults(
             request_timeout: config.request_timeout,
             max_connections: config.max_connections,
             id: config.id,
+            unsafe_split_txns: config.unsafe_split_txns,
         },
         shutdown,
     ));

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ddbb_libs::cmd::{render_error, KvRequest};
+use ddbb_libs::kv::{TxnRequest, WriteOutcome, WriteRequest, WriteResponse};
 use ddbb_libs::{Command, Connection, Frame, FrameLimits, FrameWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -42,6 +43,9 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// This replica's id, for `INFO`.
     pub id: u64,
+    /// UNSAFE, tests only: run each operation of a `TXN` as a write of its own (a planted
+    /// atomicity bug that lin_test's txn checker must catch).
+    pub unsafe_split_txns: bool,
 }
 
 /// One reply position in a connection's pipeline.
@@ -182,6 +186,14 @@ async fn dispatch(frame: Frame, requests: &mpsc::Sender<Request>, config: &Servi
             consistency,
             reply,
         },
+        Some(KvRequest::Write(_, WriteRequest::Txn(txn))) if config.unsafe_split_txns => {
+            tokio::spawn(split_txn(txn, requests.clone(), reply));
+            return Slot::Wait(
+                rx,
+                Instant::now() + config.request_timeout,
+                Box::new(command),
+            );
+        }
         Some(KvRequest::Write(id, op)) => Request::Write { id, op, reply },
         None => match &command {
             Command::Ping(p) => return Slot::Ready(p.reply()),
@@ -199,6 +211,65 @@ async fn dispatch(frame: Frame, requests: &mpsc::Sender<Request>, config: &Servi
         Instant::now() + config.request_timeout,
         Box::new(command),
     )
+}
+
+/// `--unsafe-split-txns`: the compares and the first operation of each branch as one write,
+/// then every further operation of the branch that ran as a write of its own, so other
+/// clients can see the transaction half done. Tests only.
+async fn split_txn(
+    txn: TxnRequest,
+    requests: mpsc::Sender<Request>,
+    reply: oneshot::Sender<Response>,
+) {
+    let first = TxnRequest {
+        compare: txn.compare,
+        success: txn.success.iter().take(1).cloned().collect(),
+        failure: txn.failure.iter().take(1).cloned().collect(),
+    };
+    let Some(mut outcome) = write_and_wait(&requests, first).await else {
+        return;
+    };
+    let Ok(WriteResponse::Txn(combined)) = &mut outcome.result else {
+        let _ = reply.send(Response::Write(outcome));
+        return;
+    };
+    let rest = if combined.succeeded {
+        txn.success
+    } else {
+        txn.failure
+    };
+    for op in rest.into_iter().skip(1) {
+        let single = TxnRequest {
+            success: vec![op],
+            ..TxnRequest::default()
+        };
+        let Some(next) = write_and_wait(&requests, single).await else {
+            return;
+        };
+        match next.result {
+            Ok(WriteResponse::Txn(t)) => combined.responses.extend(t.responses),
+            _ => break,
+        }
+        outcome.revision = next.revision;
+    }
+    let _ = reply.send(Response::Write(outcome));
+}
+
+async fn write_and_wait(requests: &mpsc::Sender<Request>, txn: TxnRequest) -> Option<WriteOutcome> {
+    let (reply, rx) = oneshot::channel();
+    let op = WriteRequest::Txn(txn);
+    requests
+        .send(Request::Write {
+            id: None,
+            op,
+            reply,
+        })
+        .await
+        .ok()?;
+    match rx.await.ok()? {
+        Response::Write(outcome) => Some(outcome),
+        _ => None,
+    }
 }
 
 /// The reply to `command` from the replica loop's typed response.
