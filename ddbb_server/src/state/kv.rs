@@ -250,3 +250,188 @@ fn response_bytes(response: &WriteResponse) -> usize {
         WriteResponse::Compact(_) | WriteResponse::Alarm(_) => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddbb_libs::kv::{
+        CompactionRequest, Compare, CompareResult, DeleteRangeRequest, PutRequest, RangeRequest,
+        ResponseOp,
+    };
+    use ddbb_libs::RequestId;
+
+    fn apply(s: &mut KvState, seq: u64, op: WriteRequest) -> WriteOutcome {
+        let entry = LogEntry {
+            origin: 1,
+            commands: vec![WriteCommand {
+                id: RequestId { client: 1, seq },
+                op,
+            }],
+            ..Default::default()
+        };
+        let index = s.applied_index();
+        s.apply(index, &entry).remove(0).outcome
+    }
+
+    fn put(k: &str, v: &str) -> WriteRequest {
+        WriteRequest::Put(PutRequest::new(k.to_string(), v.to_string()))
+    }
+
+    fn alarm(action: AlarmAction, member_id: u64, alarm: AlarmType) -> WriteRequest {
+        WriteRequest::Alarm(AlarmRequest {
+            action,
+            member_id,
+            alarm,
+        })
+    }
+
+    #[test]
+    fn revisions_start_at_one_and_outcomes_carry_the_revision_after_the_write() {
+        let mut s = KvState::new();
+        assert_eq!(s.revision(), 1);
+        assert_eq!(apply(&mut s, 1, put("a", "1")).revision, 2);
+        let nothing = apply(
+            &mut s,
+            2,
+            WriteRequest::DeleteRange(DeleteRangeRequest::key("zz")),
+        );
+        assert_eq!(
+            nothing.revision, 2,
+            "a delete of nothing keeps the revision"
+        );
+        let old = s.range(&RangeRequest {
+            revision: 1,
+            ..RangeRequest::key("a")
+        });
+        assert_eq!(old.unwrap().kvs, vec![]);
+    }
+
+    #[test]
+    fn a_duplicate_gets_the_first_outcome_and_changes_nothing() {
+        let mut s = KvState::new();
+        let first = apply(&mut s, 7, put("a", "1"));
+        apply(&mut s, 8, put("a", "2"));
+        assert_eq!(apply(&mut s, 7, put("a", "3")), first);
+        assert_eq!(s.store().get(b"a").unwrap().value, "2");
+        assert_eq!(s.revision(), 3);
+    }
+
+    #[test]
+    fn nospace_refuses_adding_writes_but_not_deletes_or_compaction() {
+        let mut s = KvState::new();
+        apply(&mut s, 1, put("a", "1"));
+        let raised = apply(
+            &mut s,
+            2,
+            alarm(AlarmAction::Activate, 3, AlarmType::NoSpace),
+        );
+        assert_eq!(
+            raised.result,
+            Ok(WriteResponse::Alarm(vec![AlarmMember {
+                member_id: 3,
+                alarm: AlarmType::NoSpace
+            }]))
+        );
+        assert_eq!(
+            apply(&mut s, 3, put("b", "1")).result,
+            Err(KvError::NoSpace)
+        );
+        let txn = TxnRequest {
+            compare: vec![Compare::value("a", CompareResult::Equal, "x")],
+            success: vec![],
+            failure: vec![RequestOp::Put(PutRequest::new("c", "1"))],
+        };
+        assert_eq!(
+            apply(&mut s, 4, WriteRequest::Txn(txn)).result,
+            Err(KvError::NoSpace),
+            "a put in either branch is refused"
+        );
+        let deleted = apply(
+            &mut s,
+            5,
+            WriteRequest::DeleteRange(DeleteRangeRequest::key("a")),
+        );
+        assert!(deleted.result.is_ok());
+        let compact = WriteRequest::Compact(CompactionRequest {
+            revision: 3,
+            physical: false,
+        });
+        assert!(apply(&mut s, 6, compact).result.is_ok());
+        // Disarming every alarm (member 0, kind None) lets writes in again.
+        apply(
+            &mut s,
+            7,
+            alarm(AlarmAction::Deactivate, 0, AlarmType::None),
+        );
+        assert!(s.alarms().is_empty());
+        assert!(apply(&mut s, 8, put("b", "1")).result.is_ok());
+    }
+
+    #[test]
+    fn deactivate_clears_only_what_it_names() {
+        let mut s = KvState::new();
+        apply(
+            &mut s,
+            1,
+            alarm(AlarmAction::Activate, 1, AlarmType::NoSpace),
+        );
+        apply(
+            &mut s,
+            2,
+            alarm(AlarmAction::Activate, 2, AlarmType::NoSpace),
+        );
+        apply(
+            &mut s,
+            3,
+            alarm(AlarmAction::Activate, 2, AlarmType::Corrupt),
+        );
+        apply(&mut s, 4, alarm(AlarmAction::Activate, 2, AlarmType::None));
+        assert_eq!(s.alarms().len(), 3, "activating NONE raises nothing");
+        apply(
+            &mut s,
+            5,
+            alarm(AlarmAction::Deactivate, 2, AlarmType::NoSpace),
+        );
+        let left: Vec<_> = s.alarms().iter().map(|a| (a.member_id, a.alarm)).collect();
+        assert_eq!(left, vec![(1, AlarmType::NoSpace), (2, AlarmType::Corrupt)]);
+        let listed = apply(&mut s, 6, alarm(AlarmAction::Get, 0, AlarmType::None));
+        assert_eq!(listed.result, Ok(WriteResponse::Alarm(s.alarms())));
+    }
+
+    #[test]
+    fn big_outcomes_are_not_kept_for_retries() {
+        let mut s = KvState::new();
+        let big = "x".repeat(MAX_REMEMBERED_OUTCOME_BYTES);
+        apply(&mut s, 1, put("a", &big));
+        let mut read_back = TxnRequest::default();
+        read_back
+            .success
+            .push(RequestOp::Range(RangeRequest::key("a")));
+        let first = apply(&mut s, 2, WriteRequest::Txn(read_back.clone()));
+        let Ok(WriteResponse::Txn(t)) = &first.result else {
+            panic!("{first:?}")
+        };
+        assert!(
+            matches!(&t.responses[0], ResponseOp::Range(r) if r.kvs[0].value.len() == big.len())
+        );
+        let retried = apply(&mut s, 2, WriteRequest::Txn(read_back));
+        assert_eq!(retried.result, Err(KvError::Expired));
+        assert_eq!(retried.revision, first.revision);
+    }
+
+    #[test]
+    fn the_state_survives_serialization() {
+        let mut s = KvState::new();
+        apply(&mut s, 1, put("a", "1"));
+        apply(&mut s, 2, put("a", "2"));
+        apply(
+            &mut s,
+            3,
+            alarm(AlarmAction::Activate, 1, AlarmType::NoSpace),
+        );
+        let bytes = bincode::serialize(&s).unwrap();
+        let back: KvState = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.store().live_key_count(), 1);
+    }
+}

@@ -35,11 +35,14 @@
 //! 8       L     payload
 //! ```
 //!
-//! The payload is bincode 1.3 with fixed-width little-endian integers (`usize` as u64) of a list
-//! of operations, applied in order:
+//! The payload is a format word, then bincode 1.3 with fixed-width little-endian integers
+//! (`usize` as u64) of a list of operations, applied in order:
 //!
 //! ```text
-//! payload   = count:u64  op{count}
+//! payload   = format:u32  count:u64  op{count}
+//! format    = 0xDDB00000 | version   (version 2 now; an unknown one is refused by name, and a
+//!             payload without the word is DDBB's pre-MVCC format 1, refused with the upgrade
+//!             path)
 //! op        = tag:u32  body
 //! tag body
 //!  0  AppendEntries     n:u64 T{n}                  (append_entry is written as n = 1)
@@ -61,7 +64,9 @@
 //! `T`, `T::Snapshot` and `StopSign` are encoded by their serde impls. Each storage call writes one
 //! record with one op; `write_atomically` writes one record with all its ops; `checkpoint` writes a
 //! record with a single `Checkpoint` op as the first record of a new segment (its payload thus
-//! starts with `01 00 00 00 00 00 00 00 09 00 00 00`, which recovery peeks at).
+//! starts with the format word and `01 00 00 00 00 00 00 00 09 00 00 00`, which recovery peeks
+//! at). The state machine's snapshot inside a checkpoint carries its own format version too
+//! (`state::mvcc::snapshot`).
 //!
 //! # Recovery
 //!
@@ -128,7 +133,7 @@
 //! * A corrupted *length field* in the last segment that points past the end of the file is
 //!   indistinguishable from a torn append and is truncated like one (etcd's WAL has the same
 //!   limit). Only the last segment is affected, and only its records after the damage.
-//! * The format has no version field; a future change should add one in a new op tag.
+//! * A format change bumps `op::FORMAT_VERSION`; recovery refuses other versions by name.
 
 mod control;
 mod decided_prefix;

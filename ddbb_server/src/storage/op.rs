@@ -121,13 +121,52 @@ where
     }
 }
 
-/// Whether a payload is a checkpoint record: one op (u64 count = 1) whose tag is
-/// [`CHECKPOINT_TAG`]. Only looks at the first 12 bytes.
+/// The on-disk format this build writes and reads, in the first 4 bytes of every payload
+/// (`FORMAT_MAGIC | FORMAT_VERSION`, little-endian). Version 1 was the format without this
+/// word (DDBB before MVCC); its payloads start with a small op count, never with the magic.
+pub const FORMAT_VERSION: u32 = 2;
+const FORMAT_MAGIC: u32 = 0xDDB0_0000;
+/// Bytes of the format word.
+pub(crate) const FORMAT_LEN: usize = 4;
+
+/// The format word every payload starts with.
+pub(crate) fn format_word() -> [u8; FORMAT_LEN] {
+    (FORMAT_MAGIC | FORMAT_VERSION).to_le_bytes()
+}
+
+/// The ops of a payload after its format word, or why this build cannot read it.
+pub(crate) fn strip_format(payload: &[u8]) -> Result<&[u8], String> {
+    let word = payload
+        .get(..FORMAT_LEN)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .unwrap_or(0);
+    if word == FORMAT_MAGIC | FORMAT_VERSION {
+        return Ok(&payload[FORMAT_LEN..]);
+    }
+    if word & 0xFFFF_0000 == FORMAT_MAGIC {
+        return Err(format!(
+            "WAL format version {} is unknown (this build reads version {FORMAT_VERSION}): it was \
+             written by a newer DDBB",
+            word & 0xFFFF
+        ));
+    }
+    Err(format!(
+        "this data dir was written by DDBB before MVCC (WAL format version 1); this build reads \
+         version {FORMAT_VERSION} only. Upgrade path: read your keys out with the old build \
+         (`ddbb range \"\" \"\"`), start the new build on empty data dirs, and write them back"
+    ))
+}
+
+/// Whether a payload is a checkpoint record: the format word, then one op (u64 count = 1)
+/// whose tag is [`CHECKPOINT_TAG`]. Only looks at the first 16 bytes.
 pub(crate) fn is_checkpoint_payload(payload_prefix: &[u8]) -> bool {
-    let Some(count) = payload_prefix.get(0..8) else {
+    let Ok(ops) = strip_format(payload_prefix) else {
         return false;
     };
-    let Some(tag) = payload_prefix.get(8..12) else {
+    let Some(count) = ops.get(0..8) else {
+        return false;
+    };
+    let Some(tag) = ops.get(8..12) else {
         return false;
     };
     count == 1u64.to_le_bytes() && tag == CHECKPOINT_TAG.to_le_bytes()
@@ -238,7 +277,10 @@ mod tests {
             let bytes = codec().serialize(std::slice::from_ref(&op)).unwrap();
             assert_eq!(&bytes[0..8], &1u64.to_le_bytes());
             assert_eq!(&bytes[8..12], &tag.to_le_bytes());
-            assert_eq!(is_checkpoint_payload(&bytes), tag == CHECKPOINT_TAG);
+            let mut payload = format_word().to_vec();
+            payload.extend_from_slice(&bytes);
+            assert_eq!(is_checkpoint_payload(&payload), tag == CHECKPOINT_TAG);
+            assert!(!is_checkpoint_payload(&bytes), "no format word");
             // Owned decoding of the borrowed encoding must succeed for every variant.
             let _ = roundtrip(op);
         }

@@ -9,7 +9,7 @@ use super::{
     disk::{durable, Disk, OpenMode},
     error::WalError,
     image::Image,
-    op::{codec, Op},
+    op::{codec, strip_format, Op},
     record::{self, Parsed},
     segment::{self, ActiveSegment, SegmentFile},
     wal::{WalEntry, WalOptions},
@@ -170,6 +170,8 @@ fn replay_segment<T: WalEntry>(
         match record::parse_at(data, off) {
             Parsed::End => return Ok(off),
             Parsed::Record { payload, next } => {
+                let payload = strip_format(payload)
+                    .map_err(|reason| WalError::corrupt(&seg.path, off as u64, reason))?;
                 let ops: Vec<Op<T, T::Snapshot>> = codec()
                     .with_limit(payload.len() as u64)
                     .deserialize(payload)

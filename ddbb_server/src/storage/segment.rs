@@ -7,7 +7,7 @@
 use super::{
     disk::{durable, Disk, DiskFile, OpenMode},
     error::WalError,
-    op::is_checkpoint_payload,
+    op::{is_checkpoint_payload, FORMAT_LEN},
     record::HEADER_LEN,
 };
 use std::path::{Path, PathBuf};
@@ -72,9 +72,9 @@ pub(crate) fn list(disk: &dyn Disk, dir: &Path) -> Result<Vec<SegmentFile>, WalE
     Ok(segments)
 }
 
-/// Whether the first record of the segment at `path` is a checkpoint (reads 20 bytes).
+/// Whether the first record of the segment at `path` is a checkpoint (reads 24 bytes).
 pub(crate) fn starts_with_checkpoint(disk: &dyn Disk, path: &Path) -> Result<bool, WalError> {
-    let n = HEADER_LEN + 12;
+    let n = HEADER_LEN + FORMAT_LEN + 12;
     let head = disk
         .read_head(path, n)
         .map_err(|e| WalError::io("read", path, e))?;

@@ -7,7 +7,7 @@ use super::{
     error::WalError,
     fault::{FaultDisk, FaultInjector},
     image::Image,
-    op::{codec, op_ref, BatchRef, OpRef},
+    op::{codec, format_word, op_ref, BatchRef, OpRef},
     record,
     replay::{self, RecoveryInfo},
     segment::{self, ActiveSegment, SegmentFile},
@@ -156,6 +156,7 @@ pub struct Wal<T: Entry> {
 /// Encodes `payload` as one record at the end of `buf`; on error `buf` is left unchanged.
 fn encode_record<V: Serialize + ?Sized>(buf: &mut Vec<u8>, payload: &V) -> Result<(), WalError> {
     let start = record::begin(buf);
+    buf.extend_from_slice(&format_word());
     let res = codec()
         .serialize_into(&mut *buf, payload)
         .map_err(|e| WalError::Encode(e.to_string()))

@@ -246,12 +246,37 @@ fn flipped_bit_in_a_middle_record_is_refused_with_file_and_offset() {
 fn undecodable_record_with_valid_checksum_is_refused() {
     let mut data = Vec::new();
     let start = crate::storage::record::begin(&mut data);
+    data.extend_from_slice(&crate::storage::op::format_word());
     data.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 77, 0, 0, 0]); // one op with tag 77
     crate::storage::record::finish(&mut data, start).unwrap();
     let (_tmp, wal) = open_bytes(&data);
     let err = wal.unwrap_err();
     assert!(matches!(err, WalError::Corrupt { offset: 0, .. }), "{err}");
     assert!(err.to_string().contains("undecodable"), "{err}");
+}
+
+/// A record in the format without a version word (before MVCC), or from a newer version.
+fn record_with_prefix(prefix: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    let start = crate::storage::record::begin(&mut data);
+    data.extend_from_slice(prefix);
+    data.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
+    crate::storage::record::finish(&mut data, start).unwrap();
+    data
+}
+
+#[test]
+fn other_format_versions_are_refused_by_name() {
+    let (_tmp, old) = open_bytes(&record_with_prefix(&[]));
+    let msg = old.unwrap_err().to_string();
+    assert!(
+        msg.contains("before MVCC") && msg.contains("Upgrade path"),
+        "{msg}"
+    );
+    let newer = (0xDDB0_0000u32 | 9).to_le_bytes();
+    let (_tmp, new) = open_bytes(&record_with_prefix(&newer));
+    let msg = new.unwrap_err().to_string();
+    assert!(msg.contains("WAL format version 9 is unknown"), "{msg}");
 }
 
 /// A WAL spread over several segments; returns the final dump.
