@@ -99,6 +99,9 @@ pub struct StatusReply {
     pub db_size: u64,
     /// Raised alarms as `KIND:member,...` (e.g. `NOSPACE:1`); empty when none.
     pub alarms: String,
+    /// The longest pass of the replica loop since it started, in microseconds (a pass handles
+    /// the events that are ready, then proposes, syncs, sends and applies).
+    pub longest_pass_us: u64,
 }
 
 /// Formats alarms as [`StatusReply::alarms`] shows them.
@@ -148,6 +151,7 @@ impl StatusReply {
             ("compact_revision", int(self.compact_revision)),
             ("db_size", int(self.db_size)),
             ("alarms", Frame::Bulk(Bytes::from(self.alarms.clone()))),
+            ("longest_pass_us", int(self.longest_pass_us)),
         ]
     }
 
@@ -202,6 +206,7 @@ impl StatusReply {
                 b"compact_revision" => out.compact_revision = int()?,
                 b"db_size" => out.db_size = int()?,
                 b"alarms" => out.alarms = String::from_utf8_lossy(&text()?).into_owned(),
+                b"longest_pass_us" => out.longest_pass_us = int()?,
                 _ => {}
             }
         }
@@ -250,6 +255,7 @@ mod tests {
             compact_revision: 3,
             db_size: 4096,
             alarms: "NOSPACE:1".into(),
+            longest_pass_us: 1500,
         };
         let Frame::Array(mut items) = s.to_frame() else {
             unreachable!()

@@ -88,6 +88,8 @@ pub struct Replica<S: Storage<LogEntry>> {
     nospace_proposed_at: Option<u64>,
     /// Auto-compaction, when configured (acts while this replica leads).
     compactor: Option<Compactor>,
+    /// The longest pass of the loop since start (handling events through apply), for STATUS.
+    longest_pass: Duration,
     /// Take a snapshot and compact the log every this many applied entries or writes (0: never).
     snapshot_every: usize,
     /// Writes (or write-less entries) applied since the last snapshot.
@@ -154,6 +156,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             quota_bytes: config.quota_backend_bytes,
             nospace_proposed_at: None,
             compactor: config.auto_compaction.map(Compactor::new),
+            longest_pass: Duration::ZERO,
             snapshot_every: config.snapshot_every,
             since_snapshot: 0,
             snapshot_index: 0,
@@ -202,6 +205,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 Some(request) = requests.recv() => self.on_request(request),
                 else => return Ok(()),
             }
+            // A pass runs from the first event to the end of finish_pass (waiting excluded).
+            let started = std::time::Instant::now();
             for _ in 0..MAX_DRAIN {
                 match events.try_recv() {
                     Ok(event) => self.on_peer_event(event)?,
@@ -215,6 +220,13 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 }
             }
             self.finish_pass()?;
+            let took = started.elapsed();
+            if took > self.longest_pass {
+                self.longest_pass = took;
+                if took > Duration::from_millis(50) {
+                    warn!(millis = took.as_millis() as u64, "a replica-loop pass took long");
+                }
+            }
         }
     }
 
@@ -570,6 +582,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             compact_revision: self.state.store().compacted_revision() as u64,
             db_size: self.state.store().size_bytes(),
             alarms: ddbb_libs::alarm_list(&self.state.alarms()),
+            longest_pass_us: self.longest_pass.as_micros() as u64,
         }
     }
 }
