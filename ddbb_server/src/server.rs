@@ -82,7 +82,7 @@ pub async fn start_with_faults(
         Some(dir) => Some(open_wal(dir, &config)?),
         None => None,
     };
-    let empty_data_dir = wal.as_ref().is_some_and(|w| w.recovery().records == 0);
+    let empty_data_dir = wal.as_ref().is_some_and(|w| w.recovery().is_empty());
     let members = Arc::new(Members::load(config.disk.clone(), config.data_dir.clone()));
     let (trigger, shutdown) = shutdown::channel();
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE_LEN);
@@ -157,6 +157,7 @@ fn open_wal(dir: &std::path::Path, config: &ServerConfig) -> Result<SharedWal<Lo
         fsync: config.fsync,
         disk: config.disk.clone(),
         checkpoint_on_snapshot: true,
+        checkpoint_mode: storage::CheckpointMode::Background,
         ..WalOptions::default()
     };
     let wal = SharedWal::open(&wal_dir, options).map_err(|e| Error::Storage(e.to_string()))?;

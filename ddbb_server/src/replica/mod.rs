@@ -224,7 +224,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
             if took > self.longest_pass {
                 self.longest_pass = took;
                 if took > Duration::from_millis(50) {
-                    warn!(millis = took.as_millis() as u64, "a replica-loop pass took long");
+                    warn!(
+                        millis = took.as_millis() as u64,
+                        "a replica-loop pass took long"
+                    );
                 }
             }
         }

@@ -10,7 +10,7 @@ use omnipaxos::{
 };
 
 /// The replica's storage state. Log indices are absolute: `log[i]` has index `log_start + i`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Image<T: Entry> {
     /// Entries `log_start..log_start + log.len()`.
     pub log: Vec<T>,

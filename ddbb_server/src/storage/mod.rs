@@ -21,8 +21,9 @@
 //! The data directory holds segment files named after the sequence number of their first record,
 //! as 20 zero-padded decimal digits: `00000000000000000000.wal`, `00000000000000001234.wal`, ...
 //! Records are numbered consecutively from 0 across all segments, so segment *k+1* is named
-//! `name(k) + records(k)`; a gap means a segment is missing. `NNN.wal.tmp` is a checkpoint being
-//! written; open deletes it. Other files are ignored.
+//! `name(k) + records(k)`; a gap means a segment is missing. `checkpoints/NNN.ckpt` holds the
+//! whole image as it was before record `NNN` (see `checkpoint`); `NNN.ckpt.tmp` is one being
+//! written, deleted on open. Other files are ignored.
 //!
 //! # Record format
 //!
@@ -62,20 +63,20 @@
 //! ```
 //!
 //! `T`, `T::Snapshot` and `StopSign` are encoded by their serde impls. Each storage call writes one
-//! record with one op; `write_atomically` writes one record with all its ops; `checkpoint` writes a
-//! record with a single `Checkpoint` op as the first record of a new segment (its payload thus
-//! starts with the format word and `01 00 00 00 00 00 00 00 09 00 00 00`, which recovery peeks
-//! at). The state machine's snapshot inside a checkpoint carries its own format version too
-//! (`state::mvcc::snapshot`).
+//! record with one op; `write_atomically` writes one record with all its ops; a checkpoint file
+//! is one record with a single `Checkpoint` op. The state machine's snapshot inside a checkpoint
+//! carries its own format version too (`state::mvcc::snapshot`).
 //!
 //! # Recovery
 //!
-//! [`Wal::open`] replays from the newest segment that starts with a checkpoint (deleting older
-//! segments), or from segment 0. A bad record at the end of the **last** segment — a short
-//! header, a payload running past the end of the file, or a bad checksum / zero length followed
-//! only by zero bytes — is what a crash during an append leaves: it is truncated with a
-//! `tracing::warn`. A bad record anywhere else, a record that does not decode, or a missing
-//! segment makes `open` fail with [`WalError::Corrupt`], naming the file and byte offset.
+//! [`Wal::open`] loads the newest checkpoint (deleting older ones) and replays the records from
+//! its sequence number on, or every record from 0 without one; segments wholly before the
+//! checkpoint are deleted. A bad record at the end of the **last** segment — a short header, a
+//! payload running past the end of the file, or a bad checksum / zero length followed only by
+//! zero bytes — is what a crash during an append leaves: it is truncated with a
+//! `tracing::warn`. A bad record anywhere else, a record that does not decode, a damaged
+//! checkpoint, or a missing segment makes `open` fail with [`WalError::Corrupt`], naming the
+//! file and byte offset.
 //!
 //! # To ensure correctness
 //!
@@ -84,9 +85,10 @@
 //!   recovery depends on is therefore created or renamed through [`disk::durable`], which
 //!   fsyncs the parent before returning: the data dir (its parent, `"data dir"`), `wal/` (the
 //!   data dir, `"wal dir"`), the first segment (`"first segment"`) and every later one (`"next
-//!   segment"`, before a record is written to it), a checkpoint's rename (`"checkpoint"`,
-//!   before older segments are deleted) and the member record (`"members"`: temp file,
-//!   fdatasync, rename, fsync). Any later state file must use the same helpers.
+//!   segment"`, before a record is written to it), `checkpoints/` (`"checkpoint dir"`), a
+//!   checkpoint's rename (`"checkpoint"`, before older segments are deleted) and the member
+//!   record (`"members"`: temp file, fdatasync, rename, fsync). Any later state file must use
+//!   the same helpers.
 //!   `storage::tests::crash` cuts the power after every file-system operation of a workload
 //!   under these strict rules and shows that dropping any one of these fsyncs loses
 //!   acknowledged data.
@@ -107,14 +109,19 @@
 //!   `sync` (a failed fsync is never retried: after it the page cache cannot be trusted).
 //!   `Err` is returned from a storage method only for `Encode` (a failing `Serialize`) and
 //!   `InvalidOp` (a call that would leave a hole in the log), both bugs, both without effect.
-//! * **Segments.** `sync` starts a new segment only after fdatasyncing the full one, and fsyncs
-//!   the directory after creating the new file, so every segment but the last is complete on
-//!   disk and a bad record in one is real corruption.
-//! * **Checkpoints.** [`Wal::checkpoint`] writes `<seq>.wal.tmp`, fdatasyncs it, renames it to
-//!   `<seq>.wal`, fsyncs the directory, and only then deletes older segments (deletions need
-//!   no fsync: a segment that comes back is superseded by the checkpoint and deleted on open). A crash before the
-//!   rename leaves the old segments (the temp file is deleted on open); after it, the checkpoint
-//!   wins and leftover older segments are deleted on open.
+//! * **Segments.** A new segment is started only after fdatasyncing the full one (by `sync`, or
+//!   when a checkpoint starts), and the directory is fsynced after creating the new file, so
+//!   every segment but the last is complete on disk and a bad record in one is real corruption.
+//! * **Checkpoints.** Starting one syncs the records so far, rolls to a new segment at `NNN`
+//!   and clones the image (O(1) for the state machine's persistent maps); the clone is encoded
+//!   and written as `checkpoints/NNN.ckpt.tmp`, fdatasynced, renamed and its directory fsynced,
+//!   and only then are older segments and checkpoints deleted (deletions need no fsync: a file
+//!   that comes back is superseded and deleted on open). A crash before the rename leaves the
+//!   old files, which still hold everything. The replica writes the checkpoint of its own
+//!   compaction on another thread ([`CheckpointMode::Background`]): losing it in a crash only
+//!   means the log was not compacted, since the records after `NNN` replay onto either image
+//!   (indices are absolute). A snapshot installed from the leader is checkpointed inline,
+//!   because the replica vouches for it as soon as the call returns.
 //! * **Indices** are absolute ("as if never compacted"). `trim(idx)` drops entries below `idx`
 //!   (also past the end: the log is then empty and the next append gets index `idx`) and never
 //!   moves the start back; `get_entries`/`get_suffix` return an empty vec unless every requested
@@ -135,6 +142,7 @@
 //!   limit). Only the last segment is affected, and only its records after the damage.
 //! * A format change bumps `op::FORMAT_VERSION`; recovery refuses other versions by name.
 
+mod checkpoint;
 mod control;
 mod decided_prefix;
 pub mod disk;
@@ -164,6 +172,7 @@ pub fn prepare_data_dir(
     Ok(data_dir.join("wal"))
 }
 
+pub use checkpoint::CheckpointMode;
 pub use control::{memory, MemoryControl, StorageControl, StorageStats};
 pub use decided_prefix::DecidedPrefix;
 pub use error::WalError;

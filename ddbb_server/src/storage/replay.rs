@@ -6,6 +6,7 @@
 //! [`storage`](super) module doc, "Recovery".
 
 use super::{
+    checkpoint::{self, Written},
     disk::{durable, Disk, OpenMode},
     error::WalError,
     image::Image,
@@ -20,8 +21,7 @@ use std::path::Path;
 /// What [`Wal::open`](super::Wal::open) found on disk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryInfo {
-    /// Segments replayed. 0 means the directory held no WAL: a fresh replica (use this for the
-    /// "refuse to start on an empty data dir unless `--join`" guard).
+    /// Segments replayed (see [`RecoveryInfo::is_empty`] for "the WAL held nothing").
     pub segments: usize,
     /// Records replayed.
     pub records: u64,
@@ -35,6 +35,14 @@ pub struct RecoveryInfo {
     pub removed_segments: usize,
 }
 
+impl RecoveryInfo {
+    /// Whether the WAL held nothing at all: no checkpoint and no record (a new replica, or one
+    /// whose disk was lost).
+    pub fn is_empty(&self) -> bool {
+        self.checkpoint_seq.is_none() && self.records == 0
+    }
+}
+
 /// What recovery hands to the `Wal`.
 pub(crate) struct Recovered<T: WalEntry> {
     pub image: Image<T>,
@@ -45,9 +53,12 @@ pub(crate) struct Recovered<T: WalEntry> {
     /// Sequence number of the next record.
     pub next_seq: u64,
     pub info: RecoveryInfo,
+    /// The checkpoint replay started from (at most one is kept).
+    pub checkpoints: Vec<Written>,
 }
 
-/// Opens or creates the WAL in `dir` and replays it.
+/// Opens or creates the WAL in `dir` and replays it: the newest checkpoint, then the records
+/// from its sequence number on.
 pub(crate) fn recover<T: WalEntry>(
     disk: &dyn Disk,
     dir: &Path,
@@ -55,86 +66,53 @@ pub(crate) fn recover<T: WalEntry>(
 ) -> Result<Recovered<T>, WalError> {
     durable::create_dir_all(disk, dir, options.fsync, "wal dir")
         .map_err(|e| WalError::io("create_dir", dir, e))?;
-    let mut segments = segment::list(disk, dir)?;
-    if segments.is_empty() {
-        let active = ActiveSegment::create(disk, dir, 0, options.fsync, "first segment")?;
-        return Ok(Recovered {
-            image: Image::default(),
-            active,
-            closed: Vec::new(),
-            next_seq: 0,
-            info: RecoveryInfo::default(),
-        });
-    }
-
-    // Replay from the newest checkpoint: everything before it is superseded.
-    let mut start = None;
-    for (i, seg) in segments.iter().enumerate().rev() {
-        if segment::starts_with_checkpoint(disk, &seg.path)? {
-            start = Some(i);
-            break;
-        }
-    }
+    let ckpt_dir = dir.join(checkpoint::DIR);
+    durable::create_dir_all(disk, &ckpt_dir, options.fsync, "checkpoint dir")
+        .map_err(|e| WalError::io("create_dir", &ckpt_dir, e))?;
+    let mut checkpoints = list_checkpoints(disk, &ckpt_dir)?;
     let mut info = RecoveryInfo::default();
-    let superseded: Vec<SegmentFile> = match start {
-        Some(i) => {
-            info.checkpoint_seq = Some(segments[i].seq);
-            segments.drain(..i).collect()
+    let newest = checkpoints.pop();
+    let (mut image, start) = match &newest {
+        Some(newest) => {
+            info.checkpoint_seq = Some(newest.seq);
+            (load_checkpoint::<T>(disk, &newest.path)?, newest.seq)
         }
-        None if segments[0].seq != 0 => {
-            return Err(WalError::corrupt(
-                &segments[0].path,
-                0,
-                format!(
-                    "first segment starts at record {} and holds no checkpoint: earlier segments are missing",
-                    segments[0].seq
-                ),
-            ))
-        }
-        None => Vec::new(),
+        None => (Image::default(), 0),
     };
-
-    let mut image = Image::default();
-    let mut next_seq = segments[0].seq;
-    let last = segments.len() - 1;
-    for (i, seg) in segments.iter_mut().enumerate() {
-        if seg.seq != next_seq {
+    let superseded_checkpoints = checkpoints;
+    let mut segments = segment::list(disk, dir)?;
+    // A segment is superseded when the next one starts at or before the checkpoint.
+    let keep_from = segments
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, seg)| seg.seq <= start)
+        .map_or(0, |(i, _)| i);
+    let superseded: Vec<SegmentFile> = segments.drain(..keep_from).collect();
+    if let Some(first) = segments.first() {
+        if first.seq > start {
             return Err(WalError::corrupt(
-                &seg.path,
+                &first.path,
                 0,
                 format!(
-                    "segment starts at record {} but the previous segment ends before record {next_seq}: a segment is missing or damaged",
-                    seg.seq
+                    "segment starts at record {} but recovery needs records from {start} on \
+                     (the checkpoint's or the first): a segment is missing",
+                    first.seq
                 ),
             ));
         }
-        let data = disk
-            .read(&seg.path)
-            .map_err(|e| WalError::io("read", &seg.path, e))?;
-        let end = replay_segment(&mut image, &mut next_seq, &mut info, seg, &data, i == last)?;
-        if end < data.len() {
-            // Only reachable for the last segment (replay_segment refuses otherwise).
-            truncate(disk, &seg.path, end as u64, options.fsync)?;
-            info.truncated_bytes = (data.len() - end) as u64;
-        }
-        seg.len = end as u64;
-        info.segments += 1;
-        info.bytes += end as u64;
     }
-
-    // Only now that the checkpoint replayed cleanly: drop what it supersedes.
-    for seg in &superseded {
-        match disk.remove_file(&seg.path) {
-            Ok(()) => info.removed_segments += 1,
-            Err(e) => {
-                tracing::warn!(file = %seg.path.display(), error = %e, "cannot remove segment superseded by a checkpoint")
-            }
-        }
-    }
-    let Some(last_seg) = segments.pop() else {
-        return Err(WalError::InvalidOp("no segment left after replay".into()));
+    let next_seq = replay_segments(disk, &mut image, &mut segments, start, &mut info, options)?;
+    remove_all(disk, superseded.iter().map(|s| &s.path), &mut info);
+    remove_all(
+        disk,
+        superseded_checkpoints.iter().map(|c| &c.path),
+        &mut info,
+    );
+    let active = match segments.pop() {
+        Some(last) => ActiveSegment::reopen(disk, &last)?,
+        None => ActiveSegment::create(disk, dir, next_seq, options.fsync, "first segment")?,
     };
-    let active = ActiveSegment::reopen(disk, &last_seg)?;
     tracing::info!(
         dir = %dir.display(),
         segments = info.segments,
@@ -153,13 +131,131 @@ pub(crate) fn recover<T: WalEntry>(
         closed: segments,
         next_seq,
         info,
+        checkpoints: newest.into_iter().collect(),
     })
+}
+
+/// Checkpoint files in `dir`, oldest first; unfinished ones (never renamed) are deleted.
+fn list_checkpoints(disk: &dyn Disk, dir: &Path) -> Result<Vec<Written>, WalError> {
+    let mut out = Vec::new();
+    for entry in disk
+        .list(dir)
+        .map_err(|e| WalError::io("read_dir", dir, e))?
+    {
+        let path = dir.join(&entry.name);
+        if checkpoint::is_tmp(&entry.name) {
+            tracing::info!(file = %path.display(), "removing unfinished checkpoint");
+            disk.remove_file(&path)
+                .map_err(|e| WalError::io("remove", &path, e))?;
+        } else if let Some(seq) = checkpoint::parse_name(&entry.name) {
+            out.push(Written {
+                seq,
+                path,
+                bytes: entry.len,
+            });
+        }
+    }
+    out.sort_by_key(|c| c.seq);
+    Ok(out)
+}
+
+/// Reads a checkpoint file: exactly one intact record holding one `Checkpoint` op. It was
+/// fdatasynced before its rename, so any damage is corruption.
+fn load_checkpoint<T: WalEntry>(disk: &dyn Disk, path: &Path) -> Result<Image<T>, WalError> {
+    let data = disk.read(path).map_err(|e| WalError::io("read", path, e))?;
+    let (payload, next) = match record::parse_at(&data, 0) {
+        Parsed::Record { payload, next } => (payload, next),
+        Parsed::Bad(bad) => return Err(WalError::corrupt(path, 0, bad.reason())),
+        Parsed::End => return Err(WalError::corrupt(path, 0, "empty checkpoint file")),
+    };
+    if next != data.len() {
+        return Err(WalError::corrupt(
+            path,
+            next as u64,
+            "data after the checkpoint record",
+        ));
+    }
+    let payload = strip_format(payload).map_err(|reason| WalError::corrupt(path, 0, reason))?;
+    let ops: Vec<Op<T, T::Snapshot>> = codec()
+        .with_limit(payload.len() as u64)
+        .deserialize(payload)
+        .map_err(|e| WalError::corrupt(path, 0, format!("undecodable checkpoint: {e}")))?;
+    match <[Op<T, T::Snapshot>; 1]>::try_from(ops) {
+        Ok([Op::Checkpoint(c)]) => Ok(Image::from(*c)),
+        _ => Err(WalError::corrupt(path, 0, "not a checkpoint record")),
+    }
+}
+
+/// Replays `segments` (which start at or before `start`) from record `start` on, cutting a
+/// torn tail off the last one; returns the next sequence number.
+fn replay_segments<T: WalEntry>(
+    disk: &dyn Disk,
+    image: &mut Image<T>,
+    segments: &mut [SegmentFile],
+    start: u64,
+    info: &mut RecoveryInfo,
+    options: &WalOptions,
+) -> Result<u64, WalError> {
+    let mut next_seq = segments.first().map_or(start, |s| s.seq);
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter_mut().enumerate() {
+        if seg.seq != next_seq {
+            return Err(WalError::corrupt(
+                &seg.path,
+                0,
+                format!(
+                    "segment starts at record {} but the previous segment ends before record {next_seq}: a segment is missing or damaged",
+                    seg.seq
+                ),
+            ));
+        }
+        let data = disk
+            .read(&seg.path)
+            .map_err(|e| WalError::io("read", &seg.path, e))?;
+        let cursor = Cursor {
+            next_seq: &mut next_seq,
+            apply_from: start,
+        };
+        let end = replay_segment(image, cursor, info, seg, &data, i == last)?;
+        if end < data.len() {
+            // Only reachable for the last segment (replay_segment refuses otherwise).
+            truncate(disk, &seg.path, end as u64, options.fsync)?;
+            info.truncated_bytes = (data.len() - end) as u64;
+        }
+        seg.len = end as u64;
+        info.segments += 1;
+        info.bytes += end as u64;
+    }
+    Ok(next_seq.max(start))
+}
+
+/// Deletes superseded files; a failure only leaves them for the next open.
+fn remove_all<'a>(
+    disk: &dyn Disk,
+    paths: impl Iterator<Item = &'a std::path::PathBuf>,
+    info: &mut RecoveryInfo,
+) {
+    for path in paths {
+        match disk.remove_file(path) {
+            Ok(()) => info.removed_segments += 1,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot remove a file superseded by a checkpoint")
+            }
+        }
+    }
+}
+
+/// Where replay stands: the sequence number of the next record, and the first one to apply
+/// (records before it are covered by the checkpoint).
+struct Cursor<'a> {
+    next_seq: &'a mut u64,
+    apply_from: u64,
 }
 
 /// Replays the records of one segment into `image`; returns where valid data ends.
 fn replay_segment<T: WalEntry>(
     image: &mut Image<T>,
-    next_seq: &mut u64,
+    cursor: Cursor<'_>,
     info: &mut RecoveryInfo,
     seg: &SegmentFile,
     data: &[u8],
@@ -182,7 +278,8 @@ fn replay_segment<T: WalEntry>(
                             format!("undecodable payload: {e}"),
                         )
                     })?;
-                for op in ops {
+                let covered = *cursor.next_seq < cursor.apply_from;
+                for op in ops.into_iter().filter(|_| !covered) {
                     // The writer validated this; a record that would leave a hole is damage.
                     if let Op::AppendOnPrefix(from, es) = &op {
                         image
@@ -192,8 +289,8 @@ fn replay_segment<T: WalEntry>(
                     }
                     image.apply(op);
                 }
-                info.records += 1;
-                *next_seq += 1;
+                info.records += u64::from(!covered);
+                *cursor.next_seq += 1;
                 off = next;
             }
             Parsed::Bad(bad) if is_last && bad.is_torn_tail(data, off) => {

@@ -1,30 +1,20 @@
 //! Segment files: naming, listing a data directory, and the segment being appended to.
 //!
 //! A segment is named after the sequence number of its first record, zero-padded so that
-//! lexical and numeric order agree: `00000000000000000042.wal`. A checkpoint is first written
-//! as `<seq>.wal.tmp` and renamed, so a `.wal` file never holds a half-written checkpoint.
+//! lexical and numeric order agree: `00000000000000000042.wal`.
 
 use super::{
     disk::{durable, Disk, DiskFile, OpenMode},
     error::WalError,
-    op::{is_checkpoint_payload, FORMAT_LEN},
-    record::HEADER_LEN,
 };
 use std::path::{Path, PathBuf};
 
 /// Extension of segment files.
 const SEGMENT_EXT: &str = ".wal";
-/// Extension of a checkpoint being written; leftovers are deleted on open.
-const TMP_EXT: &str = ".wal.tmp";
 
 /// File name of the segment whose first record has sequence number `seq`.
 pub(crate) fn file_name(seq: u64) -> String {
     format!("{seq:020}{SEGMENT_EXT}")
-}
-
-/// Path of the temporary file a checkpoint at `seq` is written to before its rename.
-pub(crate) fn tmp_path(dir: &Path, seq: u64) -> PathBuf {
-    dir.join(format!("{seq:020}{TMP_EXT}"))
 }
 
 /// Sequence number encoded in a segment file name, if it is one.
@@ -45,7 +35,7 @@ pub(crate) struct SegmentFile {
     pub len: u64,
 }
 
-/// Lists the segments of `dir` in sequence order and deletes leftover checkpoint temp files.
+/// Lists the segments of `dir` in sequence order.
 pub(crate) fn list(disk: &dyn Disk, dir: &Path) -> Result<Vec<SegmentFile>, WalError> {
     let mut segments = Vec::new();
     let entries = disk
@@ -53,13 +43,6 @@ pub(crate) fn list(disk: &dyn Disk, dir: &Path) -> Result<Vec<SegmentFile>, WalE
         .map_err(|e| WalError::io("read_dir", dir, e))?;
     for entry in entries {
         let path = dir.join(&entry.name);
-        if entry.name.ends_with(TMP_EXT) {
-            // A checkpoint that crashed before its rename; the segments it would replace are intact.
-            tracing::info!(file = %path.display(), "removing unfinished checkpoint");
-            disk.remove_file(&path)
-                .map_err(|e| WalError::io("remove", &path, e))?;
-            continue;
-        }
         if let Some(seq) = parse_name(&entry.name).filter(|_| !entry.is_dir) {
             segments.push(SegmentFile {
                 seq,
@@ -70,15 +53,6 @@ pub(crate) fn list(disk: &dyn Disk, dir: &Path) -> Result<Vec<SegmentFile>, WalE
     }
     segments.sort_by_key(|s| s.seq);
     Ok(segments)
-}
-
-/// Whether the first record of the segment at `path` is a checkpoint (reads 24 bytes).
-pub(crate) fn starts_with_checkpoint(disk: &dyn Disk, path: &Path) -> Result<bool, WalError> {
-    let n = HEADER_LEN + FORMAT_LEN + 12;
-    let head = disk
-        .read_head(path, n)
-        .map_err(|e| WalError::io("read", path, e))?;
-    Ok(head.len() == n && is_checkpoint_payload(&head[HEADER_LEN..]))
 }
 
 /// The segment that records are appended to.

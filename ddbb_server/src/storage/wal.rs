@@ -3,14 +3,15 @@
 //! [`storage`](super) module doc.
 
 use super::{
-    disk::{self, durable, DiskRef, OpenMode},
+    checkpoint::{self, CheckpointMode, InFlight, Job, Written},
+    disk::{self, DiskRef},
     error::WalError,
     fault::{FaultDisk, FaultInjector},
     image::Image,
     op::{codec, format_word, op_ref, BatchRef, OpRef},
     record,
-    replay::{self, RecoveryInfo},
-    segment::{self, ActiveSegment, SegmentFile},
+    replay::{self, Recovered, RecoveryInfo},
+    segment::{ActiveSegment, SegmentFile},
 };
 use bincode::Options;
 use omnipaxos::{
@@ -26,9 +27,10 @@ use std::{
 /// Log entries the WAL can store: OmniPaxos entries that serde can encode.
 ///
 /// (With omnipaxos' `serde` feature, `T::Snapshot` is already `Serialize + DeserializeOwned`.)
-pub trait WalEntry: Entry + Serialize + DeserializeOwned {}
+pub trait WalEntry: Entry<Snapshot: Send> + Serialize + DeserializeOwned + Send + 'static {}
 
-impl<T> WalEntry for T where T: Entry + Serialize + DeserializeOwned {}
+impl<T> WalEntry for T where T: Entry<Snapshot: Send> + Serialize + DeserializeOwned + Send + 'static
+{}
 
 /// Default size at which [`Wal::sync`] starts a new segment.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
@@ -58,6 +60,11 @@ pub struct WalOptions {
     /// not twice: a record now and a checkpoint at the next sync). The replica sets this: its
     /// snapshot is the whole key-value state.
     pub checkpoint_on_snapshot: bool,
+    /// Where a checkpoint that follows a local compaction (OmniPaxos' own `snapshot`) is
+    /// encoded and written: `Background` on the replica, so the loop never stalls on it.
+    /// Checkpoints that must be durable at once (a snapshot installed from the leader, an
+    /// explicit [`Wal::checkpoint`]) are always written inline.
+    pub checkpoint_mode: CheckpointMode,
 }
 
 impl Default for WalOptions {
@@ -69,6 +76,7 @@ impl Default for WalOptions {
             disk: disk::os(),
             fault: None,
             checkpoint_on_snapshot: false,
+            checkpoint_mode: CheckpointMode::Inline,
         }
     }
 }
@@ -84,12 +92,12 @@ pub struct SyncStats {
     pub fsynced: bool,
 }
 
-/// What one [`Wal::checkpoint`] did.
+/// What one checkpoint did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CheckpointStats {
-    /// Sequence number of the checkpoint record (the name of its segment).
+    /// The checkpoint holds the image before this record (its file name).
     pub seq: u64,
-    /// Size of the checkpoint record in bytes.
+    /// Size of the checkpoint file in bytes.
     pub bytes: u64,
     /// Older segments deleted.
     pub removed_segments: usize,
@@ -127,8 +135,16 @@ pub struct WalStats {
 /// Storage methods only append to a userspace buffer; call [`sync`](Self::sync) before anything
 /// that depends on them leaves the node. See the [`storage`](super) module doc.
 #[derive(Debug)]
-pub struct Wal<T: Entry> {
+pub struct Wal<T: WalEntry> {
     dir: PathBuf,
+    /// `dir/checkpoints`.
+    checkpoint_dir: PathBuf,
+    /// Checkpoint files on disk, oldest first (normally one).
+    checkpoints: Vec<Written>,
+    /// A checkpoint started and not finished.
+    in_flight: Option<InFlight<T>>,
+    /// Another local compaction happened while a checkpoint was under way.
+    checkpoint_wanted: bool,
     /// `options.disk`, behind the fault injector when there is one.
     disk: DiskRef,
     options: WalOptions,
@@ -153,8 +169,23 @@ pub struct Wal<T: Entry> {
     recovery: RecoveryInfo,
 }
 
+/// Whether a `write_atomically` batch is OmniPaxos' local compaction (`try_snapshot`).
+fn is_local_compaction<T: Entry>(ops: &[StorageOp<T>]) -> bool {
+    matches!(
+        ops,
+        [
+            StorageOp::Trim(_),
+            StorageOp::SetCompactedIdx(_),
+            StorageOp::SetSnapshot(Some(_))
+        ]
+    )
+}
+
 /// Encodes `payload` as one record at the end of `buf`; on error `buf` is left unchanged.
-fn encode_record<V: Serialize + ?Sized>(buf: &mut Vec<u8>, payload: &V) -> Result<(), WalError> {
+pub(crate) fn encode_record<V: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    payload: &V,
+) -> Result<(), WalError> {
     let start = record::begin(buf);
     buf.extend_from_slice(&format_word());
     let res = codec()
@@ -190,29 +221,29 @@ impl<T: WalEntry> Wal<T> {
             None => options.disk.clone(),
         };
         let r = replay::recover::<T>(&*disk, &dir, &options)?;
-        Ok(Self::assemble(
-            dir, disk, options, r.image, r.active, r.closed, r.next_seq, r.info,
-        ))
+        Ok(Self::assemble(dir, disk, options, r))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn assemble(
-        dir: PathBuf,
-        disk: DiskRef,
-        options: WalOptions,
-        image: Image<T>,
-        active: ActiveSegment,
-        closed: Vec<SegmentFile>,
-        next_seq: u64,
-        recovery: RecoveryInfo,
-    ) -> Self {
+    fn assemble(dir: PathBuf, disk: DiskRef, options: WalOptions, r: Recovered<T>) -> Self {
+        let Recovered {
+            image,
+            active,
+            closed,
+            next_seq,
+            info: recovery,
+            checkpoints,
+        } = r;
         let stats = WalStats {
             checkpoint_compacted_idx: image.compacted_idx,
             ..WalStats::default()
         };
         Wal {
+            checkpoint_dir: dir.join(checkpoint::DIR),
             dir,
             disk,
+            checkpoints,
+            in_flight: None,
+            checkpoint_wanted: false,
             options,
             image,
             active,
@@ -239,6 +270,12 @@ impl<T: WalEntry> Wal<T> {
     /// WAL writes nothing more; stop the replica (reads still work).
     pub fn sync(&mut self) -> Result<SyncStats, WalError> {
         self.check_poison()?;
+        self.finish_checkpoint(false)?;
+        self.sync_records()
+    }
+
+    /// Writes and fdatasyncs the buffered records (the body of `sync`).
+    fn sync_records(&mut self) -> Result<SyncStats, WalError> {
         if self.pending.is_empty() && !self.unsynced {
             return Ok(SyncStats::default());
         }
@@ -272,113 +309,149 @@ impl<T: WalEntry> Wal<T> {
         Ok(out)
     }
 
-    /// Rewrites the whole in-memory image (without the compacted prefix) as one record in a new
-    /// segment, makes it durable, and deletes all older segments.
+    /// Writes the whole in-memory image (without the compacted prefix) to a checkpoint file,
+    /// makes it durable, and deletes the segments and checkpoints it supersedes. Returns once
+    /// all that is done (a checkpoint still under way is finished first).
     ///
-    /// Call it after OmniPaxos compacted the log (its `snapshot`/`trim`, or a compaction received
-    /// from the leader: watch `stats().compacted_idx`). Crash-safe at every step: the checkpoint
-    /// is written to a temp file, fdatasynced, renamed into place and the directory fsynced
-    /// before anything is deleted; open uses the newest checkpoint. Everything written before the
-    /// call is durable afterwards.
+    /// Call it after OmniPaxos compacted the log. Crash-safe at every step: the checkpoint is
+    /// written to a temp file, fdatasynced, renamed into place and the directory fsynced before
+    /// anything is deleted; open uses the newest checkpoint. Everything written before the call
+    /// is durable afterwards.
     ///
     /// # Errors
     /// `Encode` leaves everything unchanged; an I/O error poisons the WAL.
     pub fn checkpoint(&mut self) -> Result<CheckpointStats, WalError> {
         self.check_poison()?;
-        let started = std::time::Instant::now();
-        // The old segments must still hold everything in case the checkpoint fails midway.
-        self.flush_pending()?;
-        let seq = self.next_seq;
-        let mut buf = Vec::new();
-        encode_record(
-            &mut buf,
-            std::slice::from_ref(&OpRef::Checkpoint(self.image.as_checkpoint())),
-        )?;
-        let tmp = segment::tmp_path(&self.dir, seq);
-        let path = self.dir.join(segment::file_name(seq));
-        let file = match self.write_checkpoint_file(&tmp, &path, &buf) {
-            Ok(file) => file,
-            Err(e) => {
-                let _ = self.disk.remove_file(&tmp);
-                return Err(self.poisoned_by(e));
-            }
+        self.wait_for_checkpoint()?;
+        self.start_checkpoint(CheckpointMode::Inline)?;
+        match self.finish_checkpoint(true)? {
+            Some(stats) => Ok(stats),
+            None => Err(WalError::InvalidOp(
+                "inline checkpoint did not finish".into(),
+            )),
+        }
+    }
+
+    /// Runs a checkpoint started in [`CheckpointMode::Deferred`], and finishes it.
+    ///
+    /// # Errors
+    /// The checkpoint's error (the WAL is then poisoned).
+    pub fn run_deferred_checkpoint(&mut self) -> Result<Option<CheckpointStats>, WalError> {
+        self.check_poison()?;
+        self.finish_checkpoint(true)
+    }
+
+    /// Whether a checkpoint is under way.
+    pub fn checkpoint_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Starts a checkpoint of the image as it is now: syncs the records so far, rolls to a new
+    /// segment for the records after it, and hands an O(1)-ish clone of the image to a [`Job`].
+    /// With one already under way, only notes that another is wanted.
+    fn start_checkpoint(&mut self, mode: CheckpointMode) -> Result<(), WalError> {
+        if self.in_flight.is_some() {
+            self.checkpoint_wanted = true;
+            return Ok(());
+        }
+        self.checkpoint_wanted = false;
+        // Every segment but the last must be complete on disk (recovery refuses a torn
+        // non-last segment), so the one being closed is synced first.
+        self.sync_records()?;
+        if self.active.len > 0 {
+            self.roll()?;
+        }
+        let job = Job {
+            disk: self.disk.clone(),
+            dir: self.checkpoint_dir.clone(),
+            seq: self.next_seq,
+            image: self.image.clone(),
+            fsync: self.options.fsync,
         };
-        let old_active = std::mem::replace(
-            &mut self.active,
-            ActiveSegment {
-                file,
-                seq,
-                path: path.clone(),
-                len: buf.len() as u64,
-            },
-        );
-        self.next_seq = seq + 1;
-        self.must_fsync = false;
-        self.unsynced = false;
-        self.unsynced_bytes = 0;
-        self.unsynced_records = 0;
-        self.stats.records += 1;
+        self.in_flight = Some(InFlight::start(job, mode));
+        Ok(())
+    }
+
+    /// Blocks until the checkpoint under way (if any) is finished.
+    fn wait_for_checkpoint(&mut self) -> Result<(), WalError> {
+        while self.in_flight.is_some() {
+            if self.finish_checkpoint(true)?.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+
+    /// If the checkpoint under way is written, deletes what it supersedes and updates the
+    /// stats; starts the next one if another compaction asked for it meanwhile.
+    fn finish_checkpoint(
+        &mut self,
+        run_deferred: bool,
+    ) -> Result<Option<CheckpointStats>, WalError> {
+        let written = match checkpoint::poll(&mut self.in_flight, run_deferred) {
+            None => return Ok(None),
+            Some(Ok(written)) => written,
+            Some(Err(e)) => return Err(self.poisoned_by(e)),
+        };
+        let removed = self.remove_superseded(&written);
         self.stats.checkpoints += 1;
         self.stats.checkpoint_compacted_idx = self.image.compacted_idx;
         if self.options.fsync {
             self.stats.fsyncs += 2;
         }
+        tracing::debug!(
+            seq = written.seq,
+            bytes = written.bytes,
+            removed,
+            "WAL checkpoint written"
+        );
+        let stats = CheckpointStats {
+            seq: written.seq,
+            bytes: written.bytes,
+            removed_segments: removed,
+        };
+        self.checkpoints.push(written);
+        if self.checkpoint_wanted {
+            self.start_checkpoint(self.options.checkpoint_mode)?;
+        }
+        Ok(Some(stats))
+    }
 
-        // Deleting is cleanup only: leftovers are ignored and removed by the next open.
+    /// Deletes segments wholly before `written` and older checkpoints. Cleanup only: leftovers
+    /// are ignored and removed by the next open.
+    fn remove_superseded(&mut self, written: &Written) -> usize {
         let mut removed = 0;
-        let old = std::mem::take(&mut self.closed);
-        for seg in old.iter().chain(std::iter::once(&old_active.info())) {
-            if seg.path == path {
-                continue; // an empty active segment that the rename replaced
-            }
-            match self.disk.remove_file(&seg.path) {
+        let (old, kept): (Vec<SegmentFile>, Vec<SegmentFile>) = std::mem::take(&mut self.closed)
+            .into_iter()
+            .partition(|seg| seg.seq < written.seq);
+        self.closed = kept;
+        // A checkpoint of the same name was just replaced by this one, not superseded.
+        let old_checkpoints: Vec<Written> = std::mem::take(&mut self.checkpoints)
+            .into_iter()
+            .filter(|c| c.seq < written.seq)
+            .collect();
+        let paths = old
+            .iter()
+            .map(|s| &s.path)
+            .chain(old_checkpoints.iter().map(|c| &c.path));
+        for path in paths {
+            match self.disk.remove_file(path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    tracing::warn!(file = %seg.path.display(), error = %e, "cannot remove segment superseded by a checkpoint")
+                    tracing::warn!(file = %path.display(), error = %e, "cannot remove a file superseded by a checkpoint")
                 }
             }
         }
-        drop(old_active);
-        tracing::debug!(
-            seq,
-            bytes = buf.len(),
-            removed,
-            millis = started.elapsed().as_millis() as u64,
-            "WAL checkpoint written"
-        );
-        Ok(CheckpointStats {
-            seq,
-            bytes: buf.len() as u64,
-            removed_segments: removed,
-        })
-    }
-
-    fn write_checkpoint_file(
-        &self,
-        tmp: &Path,
-        path: &Path,
-        buf: &[u8],
-    ) -> Result<Box<dyn disk::DiskFile>, WalError> {
-        let mut file = self
-            .disk
-            .open(tmp, OpenMode::CreateTruncate)
-            .map_err(|e| WalError::io("create", tmp, e))?;
-        file.append(buf)
-            .map_err(|e| WalError::io("write", tmp, e))?;
-        if self.options.fsync {
-            file.sync_data()
-                .map_err(|e| WalError::io("fdatasync", tmp, e))?;
-        }
-        durable::rename(&*self.disk, tmp, path, self.options.fsync, "checkpoint")
-            .map_err(|e| WalError::io("rename", tmp, e))?;
-        Ok(file)
+        removed
     }
 
     /// Sizes and counters, for metrics and `STATUS`.
     pub fn stats(&self) -> WalStats {
         WalStats {
-            disk_bytes: self.closed.iter().map(|s| s.len).sum::<u64>() + self.active.len,
+            disk_bytes: self.closed.iter().map(|s| s.len).sum::<u64>()
+                + self.active.len
+                + self.checkpoints.iter().map(|c| c.bytes).sum::<u64>(),
             pending_bytes: self.pending.len() as u64,
             segments: self.closed.len() + 1,
             log_start: self.image.log_start,
@@ -504,12 +577,24 @@ impl<T: WalEntry> Wal<T> {
             .iter()
             .any(|op| matches!(op, StorageOp::SetSnapshot(Some(_))));
         if installs_snapshot && self.options.checkpoint_on_snapshot && self.poison.is_none() {
-            // The checkpoint holds the whole resulting image, so it is as atomic as a record:
-            // a crash before its rename leaves the state before the batch.
+            // The checkpoint holds the whole resulting image, so it is as atomic as a record.
+            // A local compaction (OmniPaxos' own snapshot: exactly Trim, SetCompactedIdx,
+            // SetSnapshot) need not be durable before anything leaves: losing it in a crash
+            // only means the log was not compacted, so it is written off the loop. A snapshot
+            // installed from the leader must be durable at once.
+            let local = is_local_compaction(&ops);
             for op in ops {
                 self.image.apply_storage_op(op);
             }
-            if let Err(e) = self.checkpoint() {
+            let result = if local {
+                self.start_checkpoint(self.options.checkpoint_mode)
+                    .and_then(|()| self.finish_checkpoint(false).map(|_| ()))
+            } else {
+                self.wait_for_checkpoint()
+                    .and_then(|()| self.start_checkpoint(CheckpointMode::Inline))
+                    .and_then(|()| self.finish_checkpoint(true).map(|_| ()))
+            };
+            if let Err(e) = result {
                 // I/O errors poisoned the WAL already; an encoding error must too, since the
                 // image now holds what no record describes.
                 if self.poison.is_none() {

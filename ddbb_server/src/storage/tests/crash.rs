@@ -9,7 +9,7 @@ use crate::storage::{
     disk::{CrashDisk, CrashModel, DiskRef, IoOp, PowerCut},
     prepare_data_dir,
     suite::{ballot, put, puts, KvSnapshot, TestEntry},
-    Wal, WalOptions,
+    CheckpointMode, Wal, WalOptions,
 };
 use crate::transport::Members;
 use ddbb_libs::NodeId;
@@ -25,9 +25,10 @@ use std::{
 const DATA_DIR: &str = "/t/data";
 
 /// Every site that fsyncs a directory; each must matter.
-const DIR_SYNC_SITES: [&str; 6] = [
+const DIR_SYNC_SITES: [&str; 7] = [
     "data dir",
     "wal dir",
+    "checkpoint dir",
     "first segment",
     "next segment",
     "checkpoint",
@@ -56,6 +57,9 @@ fn options(disk: &CrashDisk) -> WalOptions {
         segment_bytes: 200,
         disk: Arc::new(disk.clone()) as DiskRef,
         checkpoint_on_snapshot: true,
+        // As on the replica, a local compaction's checkpoint is written off the loop; here
+        // at a point the workload chooses, so the trace is deterministic.
+        checkpoint_mode: CheckpointMode::Deferred,
         ..WalOptions::default()
     }
 }
@@ -65,7 +69,8 @@ fn wal_dir() -> PathBuf {
 }
 
 /// The workload: a new data dir, promise, 60 appends synced in pairs with decided-index
-/// updates, two snapshots installed as checkpoints, two explicit checkpoints over unsynced
+/// updates, two local compactions whose checkpoints are written a few acknowledged writes
+/// later (as the replica's background checkpoints are), two explicit checkpoints over unsynced
 /// appends, segment rollovers (200-byte segments) and two member-record updates.
 fn run_workload(skip_site: Option<&str>) -> Trace {
     let disk = CrashDisk::with_dirs(&["/t"]).unwrap();
@@ -93,6 +98,9 @@ fn run_workload(skip_site: Option<&str>) -> Trace {
         appended.push(put(i));
         if i % 3 == 2 {
             wal.set_decided_idx(i as usize + 1).unwrap();
+        }
+        if i == 18 || i == 44 {
+            wal.run_deferred_checkpoint().unwrap();
         }
         match i {
             14 | 40 => {
@@ -257,14 +265,28 @@ fn every_crash_point_recovers_every_acknowledged_write() {
     assert!(trace.ops.len() > 150 && trace.acks.len() > 30);
 }
 
+/// The site whose fsync is implied by a later one: `checkpoints/` is created at open, and
+/// `wal/` is fsynced for the first segment right after (and on every roll), which makes the
+/// new entry durable too. It is kept so that the rule stays local (a helper that creates a
+/// directory makes it durable), not because this workload needs it.
+const IMPLIED_SITE: &str = "checkpoint dir";
+
 #[test]
 fn dropping_any_one_directory_fsync_loses_acknowledged_data() {
-    for site in DIR_SYNC_SITES {
+    let trace = run_workload(Some(IMPLIED_SITE));
+    assert!(
+        check_every_crash_point(&trace).is_ok(),
+        "{IMPLIED_SITE:?} is covered by the fsyncs of wal/ that follow it"
+    );
+    for site in DIR_SYNC_SITES.into_iter().filter(|s| *s != IMPLIED_SITE) {
         let trace = run_workload(Some(site));
         let err = check_every_crash_point(&trace)
             .err()
             .unwrap_or_else(|| panic!("without the {site:?} directory fsync nothing was lost"));
         println!("without {site:?}: {err}");
-        assert!(err.contains("lost"), "{site}: {err}");
+        assert!(
+            err.contains("lost") || err.contains("recovery failed"),
+            "{site}: {err}"
+        );
     }
 }

@@ -47,10 +47,16 @@ fn open(dir: &Path, options: WalOptions) -> Wal<TestEntry> {
     Wal::open(dir, options).expect("open WAL")
 }
 
-/// Copies every file of `from` into `to`.
+/// Copies every file of `from` into `to`, subdirectories included.
 fn copy_dir(from: &Path, to: &Path) {
     for e in fs::read_dir(from).unwrap() {
         let p = e.unwrap().path();
-        fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+            copy_dir(&p, &dest);
+        } else {
+            fs::copy(&p, dest).unwrap();
+        }
     }
 }

@@ -379,9 +379,17 @@ fn recovery_info_tells_a_fresh_directory_from_an_existing_wal() {
     wal.sync().unwrap();
     drop(wal);
     // Even an existing WAL without records is not fresh.
-    let wal = open(dir.path(), WalOptions::default());
+    let mut wal = open(dir.path(), WalOptions::default());
     assert_eq!(wal.recovery().segments, 1);
     assert_eq!(wal.recovery().records, 0);
+    assert!(wal.recovery().is_empty(), "nothing was ever stored");
+    // A WAL whose only content is a checkpoint holds state: the replica is not new.
+    wal.append_entry(crate::storage::suite::put(1)).unwrap();
+    wal.checkpoint().unwrap();
+    drop(wal);
+    let wal = open(dir.path(), WalOptions::default());
+    assert_eq!(wal.recovery().records, 0);
+    assert!(!wal.recovery().is_empty());
 }
 
 /// Group commit skips the fdatasync when only the decided index changed: that update is
