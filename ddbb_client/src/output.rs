@@ -131,7 +131,9 @@ impl Report {
     /// Why the command counts as failed although the cluster answered (exit status 1).
     pub fn failure(&self) -> Option<String> {
         match self {
-            Report::Put { revision: None, .. } => Some("revision guard failed: the key was not written".into()),
+            Report::Put { revision: None, .. } => {
+                Some("revision guard failed: the key was not written".into())
+            }
             Report::Cas(false) => {
                 Some("compare failed: the key does not hold the expected value".into())
             }
@@ -184,7 +186,11 @@ impl Report {
             Report::Alarms(alarms) => {
                 for a in alarms {
                     // etcd prints the protobuf text form, trailing space included.
-                    line(&format!("memberID:{} alarm:{} ", a.member_id, a.alarm.name()));
+                    line(&format!(
+                        "memberID:{} alarm:{} ",
+                        a.member_id,
+                        a.alarm.name()
+                    ));
                 }
             }
             Report::Cas(true) => line("OK"),
@@ -223,7 +229,10 @@ impl Report {
             Report::Deleted { deleted, prev_kvs } => {
                 let mut obj = json!({ "deleted": deleted });
                 if !prev_kvs.is_empty() {
-                    obj["prev_kvs"] = prev_kvs.iter().map(|kv| kv_json(kv, false, style)).collect();
+                    obj["prev_kvs"] = prev_kvs
+                        .iter()
+                        .map(|kv| kv_json(kv, false, style))
+                        .collect();
                 }
                 obj
             }
@@ -736,11 +745,20 @@ mod tests {
         let json: Value = serde_json::from_str(&render(&txn, Format::Json, false, false)).unwrap();
         assert_eq!(json["header"]["revision"], 7);
         assert_eq!(json["succeeded"], true);
-        assert_eq!(json["responses"][0]["response_put"]["prev_kv"]["value"], "old");
-        assert_eq!(json["responses"][1]["response_range"]["kvs"][0]["value"], "new");
+        assert_eq!(
+            json["responses"][0]["response_put"]["prev_kv"]["value"],
+            "old"
+        );
+        assert_eq!(
+            json["responses"][1]["response_range"]["kvs"][0]["value"],
+            "new"
+        );
         assert_eq!(json["responses"][2]["response_delete_range"]["deleted"], 0);
         let table = render(&txn, Format::Table, false, false);
-        assert!(table.contains("| SUCCESS | 7        | 4         |"), "{table}");
+        assert!(
+            table.contains("| SUCCESS | 7        | 4         |"),
+            "{table}"
+        );
         assert!(txn.failure().is_none());
 
         let del = Report::Deleted {

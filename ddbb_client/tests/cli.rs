@@ -357,7 +357,8 @@ fn txn_from_stdin_prints_like_etcdctl() {
     let json = ddbb_on(e, &["-w", "json", "get", "k"]).ok().json();
     let modrev = json["kvs"][0]["mod_revision"].as_i64().unwrap();
     assert!(modrev > first);
-    let input = format!("mod(\"k\") = \"{modrev}\"\nversion(\"k\") != \"5\"\n\nput k v3 --prev-kv\n\n\n");
+    let input =
+        format!("mod(\"k\") = \"{modrev}\"\nversion(\"k\") != \"5\"\n\nput k v3 --prev-kv\n\n\n");
     assert_eq!(txn(e, &[], &input).ok().out(), "SUCCESS\n\nOK\nk\nv2\n");
     let input = format!("mod(\"k\") > \"{}\"\n\n\nget k --keys-only\n", modrev + 1);
     assert_eq!(txn(e, &[], &input).ok().out(), "FAILURE\n\nk\n");
@@ -373,7 +374,10 @@ fn txn_from_stdin_prints_like_etcdctl() {
     let revision = json["header"]["revision"].as_i64().unwrap();
     assert_eq!(json["responses"][0]["response_put"]["revision"], revision);
     let kv = &json["responses"][1]["response_range"]["kvs"][0];
-    assert_eq!((kv["value"].as_str(), kv["mod_revision"].as_i64()), (Some("v4"), Some(revision)));
+    assert_eq!(
+        (kv["value"].as_str(), kv["mod_revision"].as_i64()),
+        (Some("v4"), Some(revision))
+    );
     let table = txn(e, &["-w", "table"], input).ok().out();
     assert!(table.contains("| FAILURE |"), "{table}");
 
@@ -382,7 +386,10 @@ fn txn_from_stdin_prints_like_etcdctl() {
     assert!(r.stderr.contains("malformed comparison"), "{r:?}");
     txn(e, &[], "\ncas k a b\n\n").fails(2);
     let r = txn(e, &[], "\nput k 1\ndel k\n\n").fails(1);
-    assert_eq!(r.stderr, "Error: etcdserver: duplicate key given in txn request\n");
+    assert_eq!(
+        r.stderr,
+        "Error: etcdserver: duplicate key given in txn request\n"
+    );
     assert_eq!(
         ddbb_on(e, &["get", "k", "--print-value-only"]).ok().out(),
         "v4\n"
@@ -398,9 +405,24 @@ fn history_sorting_prev_kvs_compaction_and_alarms() {
     // get --rev reads an overwritten key as it was.
     let r1 = put_rev(e, "h", "one");
     let r2 = put_rev(e, "h", "two");
-    assert_eq!(ddbb_on(e, &["get", "h", "--rev", &r1.to_string()]).ok().out(), "h\none\n");
-    assert_eq!(ddbb_on(e, &["get", "h", "--rev", &r2.to_string()]).ok().out(), "h\ntwo\n");
-    assert_eq!(ddbb_on(e, &["get", "h", "--rev", &(r1 - 1).to_string()]).ok().out(), "");
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &r1.to_string()])
+            .ok()
+            .out(),
+        "h\none\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &r2.to_string()])
+            .ok()
+            .out(),
+        "h\ntwo\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &(r1 - 1).to_string()])
+            .ok()
+            .out(),
+        ""
+    );
 
     // Sorting: etcdctl's flag names and values (any case).
     for (k, v) in [("s/a", "3"), ("s/b", "1"), ("s/c", "2")] {
@@ -410,27 +432,53 @@ fn history_sorting_prev_kvs_compaction_and_alarms() {
     let keys = |args: &[&str]| {
         let mut all = vec!["get", "s/", "--prefix", "--keys-only"];
         all.extend_from_slice(args);
-        ddbb_on(e, &all).ok().out().lines().collect::<Vec<_>>().join(",")
+        ddbb_on(e, &all)
+            .ok()
+            .out()
+            .lines()
+            .collect::<Vec<_>>()
+            .join(",")
     };
     assert_eq!(keys(&[]), "s/a,s/b,s/c");
     assert_eq!(keys(&["--order", "descend"]), "s/c,s/b,s/a");
     assert_eq!(keys(&["--sort-by", "value"]), "s/b,s/c,s/a");
-    assert_eq!(keys(&["--sort-by", "MODIFY", "--order", "DESCEND"]), "s/a,s/c,s/b");
-    assert_eq!(keys(&["--sort-by", "create", "--order", "ascend"]), "s/a,s/b,s/c");
-    assert_eq!(keys(&["--sort-by", "version", "--order", "descend", "--limit", "1"]), "s/a");
     assert_eq!(
-        ddbb_on(e, &["get", "s/b", "--from-key", "--keys-only"]).ok().out(),
+        keys(&["--sort-by", "MODIFY", "--order", "DESCEND"]),
+        "s/a,s/c,s/b"
+    );
+    assert_eq!(
+        keys(&["--sort-by", "create", "--order", "ascend"]),
+        "s/a,s/b,s/c"
+    );
+    assert_eq!(
+        keys(&["--sort-by", "version", "--order", "descend", "--limit", "1"]),
+        "s/a"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "s/b", "--from-key", "--keys-only"])
+            .ok()
+            .out(),
         "s/b\ns/c\n"
     );
     ddbb_on(e, &["get", "s/", "--sort-by", "size"]).fails(2);
 
     // put/del --prev-kv print the previous kvs after OK / the count.
-    assert_eq!(ddbb_on(e, &["put", "h", "three", "--prev-kv"]).ok().out(), "OK\nh\ntwo\n");
-    assert_eq!(ddbb_on(e, &["put", "new", "x", "--prev-kv"]).ok().out(), "OK\n");
-    let json = ddbb_on(e, &["-w", "json", "put", "h", "four", "--prev-kv"]).ok().json();
+    assert_eq!(
+        ddbb_on(e, &["put", "h", "three", "--prev-kv"]).ok().out(),
+        "OK\nh\ntwo\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["put", "new", "x", "--prev-kv"]).ok().out(),
+        "OK\n"
+    );
+    let json = ddbb_on(e, &["-w", "json", "put", "h", "four", "--prev-kv"])
+        .ok()
+        .json();
     assert_eq!(json["prev_kv"]["value"], "three");
     assert_eq!(
-        ddbb_on(e, &["del", "s/b", "--from-key", "--prev-kv"]).ok().out(),
+        ddbb_on(e, &["del", "s/b", "--from-key", "--prev-kv"])
+            .ok()
+            .out(),
         "2\ns/b\n1\ns/c\n2\n"
     );
     assert_eq!(ddbb_on(e, &["del", "gone", "--prev-kv"]).ok().out(), "0\n");
@@ -438,16 +486,32 @@ fn history_sorting_prev_kvs_compaction_and_alarms() {
     // compaction: etcdctl's line; reads below it fail with etcd's text and exit 1.
     let now = put_rev(e, "h", "five");
     assert_eq!(
-        ddbb_on(e, &["compaction", &now.to_string(), "--physical"]).ok().out(),
+        ddbb_on(e, &["compaction", &now.to_string(), "--physical"])
+            .ok()
+            .out(),
         format!("compacted revision {now}\n")
     );
     let r = ddbb_on(e, &["get", "h", "--rev", &r1.to_string()]).fails(1);
-    assert_eq!(r.stderr, "Error: etcdserver: mvcc: required revision has been compacted\n");
-    assert_eq!(ddbb_on(e, &["get", "h", "--rev", &now.to_string()]).ok().out(), "h\nfive\n");
+    assert_eq!(
+        r.stderr,
+        "Error: etcdserver: mvcc: required revision has been compacted\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &now.to_string()])
+            .ok()
+            .out(),
+        "h\nfive\n"
+    );
     let r = ddbb_on(e, &["compaction", &r2.to_string()]).fails(1);
-    assert!(r.stderr.contains("required revision has been compacted"), "{r:?}");
+    assert!(
+        r.stderr.contains("required revision has been compacted"),
+        "{r:?}"
+    );
     let r = ddbb_on(e, &["get", "h", "--rev", &(now + 100).to_string()]).fails(1);
-    assert_eq!(r.stderr, "Error: etcdserver: mvcc: required revision is a future revision\n");
+    assert_eq!(
+        r.stderr,
+        "Error: etcdserver: mvcc: required revision is a future revision\n"
+    );
 
     // No alarm raised: list and disarm print nothing.
     assert_eq!(ddbb_on(e, &["alarm", "list"]).ok().out(), "");

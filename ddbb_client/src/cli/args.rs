@@ -414,7 +414,14 @@ mod tests {
     #[test]
     fn etcdctl_flags_parse() {
         let line = ReplLine::try_parse_from([
-            "get", "k", "--sort-by", "MODIFY", "--order", "descend", "--rev", "3",
+            "get",
+            "k",
+            "--sort-by",
+            "MODIFY",
+            "--order",
+            "descend",
+            "--rev",
+            "3",
         ])
         .unwrap();
         match line.command {

@@ -9,8 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ddbb_libs::cmd::{
-    parse_kvs, Alarm, Compact, Del, DelTarget, KeyRange, Put, PutReply, Range, RangeView,
-    TxnReply,
+    parse_kvs, Alarm, Compact, Del, DelTarget, KeyRange, Put, PutReply, Range, RangeView, TxnReply,
 };
 use ddbb_libs::kv::{SortOrder, SortTarget};
 use ddbb_libs::{Command, Consistency, Frame, KeyValue};
@@ -71,7 +70,8 @@ pub async fn execute(
         KvCommand::Get(g) => run(client, &get_request(g, hex)?).await?,
         KvCommand::Del(d) => run(client, &del_request(d, hex)?).await?,
         KvCommand::Txn(_) => {
-            let text = stdin.ok_or_else(|| CliError::Usage("txn reads its input from stdin".into()))?;
+            let text =
+                stdin.ok_or_else(|| CliError::Usage("txn reads its input from stdin".into()))?;
             let input = TxnInput::parse(&String::from_utf8_lossy(&text), hex)?;
             txn(client, input).await?
         }
@@ -233,7 +233,10 @@ pub fn get_request(g: &GetArgs, hex: bool) -> Result<Request, CliError> {
     let range = if g.prefix {
         KeyRange::prefix(key)
     } else if g.from_key {
-        KeyRange { start: key, end: None }
+        KeyRange {
+            start: key,
+            end: None,
+        }
     } else if let Some(end) = &g.range_end {
         range_to(key, arg_bytes(end, hex)?)
     } else {
@@ -293,7 +296,10 @@ pub fn del_request(d: &DelArgs, hex: bool) -> Result<Request, CliError> {
     let target = if d.prefix {
         DelTarget::Range(KeyRange::prefix(key))
     } else if d.from_key {
-        DelTarget::Range(KeyRange { start: key, end: None })
+        DelTarget::Range(KeyRange {
+            start: key,
+            end: None,
+        })
     } else if let Some(end) = &d.range_end {
         DelTarget::Range(range_to(key, arg_bytes(end, hex)?))
     } else {

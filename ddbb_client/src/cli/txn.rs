@@ -127,7 +127,11 @@ pub fn parse_compare(line: &str, hex: bool) -> Result<Compare, CliError> {
         "!=" => CompareResult::NotEqual,
         "<" => CompareResult::Less,
         ">" => CompareResult::Greater,
-        _ => return Err(malformed(&format!("unknown operator '{op}'; use =, !=, < or >"))),
+        _ => {
+            return Err(malformed(&format!(
+                "unknown operator '{op}'; use =, !=, < or >"
+            )))
+        }
     };
     let (operand, rest) = go_quoted(rest.trim_start()).map_err(|e| malformed(&e))?;
     if !rest.trim().is_empty() {
@@ -147,7 +151,10 @@ pub fn parse_compare(line: &str, hex: bool) -> Result<Compare, CliError> {
     };
     let (target, operand) = match target {
         "ver" | "version" => (CompareTarget::Version, TargetUnion::Version(number()?)),
-        "c" | "create" => (CompareTarget::Create, TargetUnion::CreateRevision(number()?)),
+        "c" | "create" => (
+            CompareTarget::Create,
+            TargetUnion::CreateRevision(number()?),
+        ),
         "m" | "mod" => (CompareTarget::Mod, TargetUnion::ModRevision(number()?)),
         "val" | "value" => (CompareTarget::Value, TargetUnion::Value(bytes(operand)?)),
         "lease" => {
@@ -174,7 +181,9 @@ pub fn parse_request(line: &str, hex: bool) -> Result<Request, CliError> {
     match parsed.request {
         TxnRequest::Put(p) => {
             if p.if_revision.is_some() {
-                return Err(invalid("--if-revision is not allowed in a txn; use a compare".into()));
+                return Err(invalid(
+                    "--if-revision is not allowed in a txn; use a compare".into(),
+                ));
             }
             let value = p
                 .value
@@ -195,7 +204,7 @@ fn go_quoted(s: &str) -> Result<(Vec<u8>, &str), String> {
     match chars.next() {
         Some((_, '`')) => {
             let end = s[1..].find('`').ok_or("unclosed `")?;
-            Ok((s[1..1 + end].as_bytes().to_vec(), &s[end + 2..]))
+            Ok((s.as_bytes()[1..1 + end].to_vec(), &s[end + 2..]))
         }
         Some((_, '"')) => {
             let mut out = Vec::new();
@@ -205,7 +214,10 @@ fn go_quoted(s: &str) -> Result<(Vec<u8>, &str), String> {
                     '\\' => {
                         let (_, e) = chars.next().ok_or("unclosed \"")?;
                         let mut take = |n: usize, radix: u32| -> Result<u32, String> {
-                            let digits: String = (0..n).filter_map(|_| chars.next()).map(|(_, c)| c).collect();
+                            let digits: String = (0..n)
+                                .filter_map(|_| chars.next())
+                                .map(|(_, c)| c)
+                                .collect();
                             u32::from_str_radix(&digits, radix)
                                 .ok()
                                 .filter(|_| digits.len() == n)
@@ -260,7 +272,11 @@ mod tests {
         let c = parse_compare(r#"ver("k")  !=  "2"  "#, false).unwrap();
         assert_eq!(
             (c.target, c.result, c.target_union),
-            (CompareTarget::Version, CompareResult::NotEqual, Some(TargetUnion::Version(2)))
+            (
+                CompareTarget::Version,
+                CompareResult::NotEqual,
+                Some(TargetUnion::Version(2))
+            )
         );
         let c = parse_compare(r#"lease("k") = "ff""#, false).unwrap();
         assert_eq!(c.target_union, Some(TargetUnion::Lease(255)));
@@ -268,7 +284,10 @@ mod tests {
         assert_eq!(c.key, "a\"b");
         assert_eq!(c.target_union, Some(TargetUnion::Value("x\tyA".into())));
         let c = parse_compare(r#"value("6b") = "00ff""#, true).unwrap();
-        assert_eq!(c.target_union, Some(TargetUnion::Value(Bytes::from_static(b"\x00\xff"))));
+        assert_eq!(
+            c.target_union,
+            Some(TargetUnion::Value(Bytes::from_static(b"\x00\xff")))
+        );
         for bad in [
             r#"value("k")="v""#,
             r#"value("k") == "v""#,
@@ -296,19 +315,34 @@ mod tests {
             Command::Range(g) => assert_eq!((g.revision, g.range.end), (4, Some("b".into()))),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_request("del k --prev-kv", false).unwrap().command, Command::Del(d) if d.prev_kv));
-        for bad in ["put k", "cas k a b", "get", "put k v --if-revision 3", "get k --bogus"] {
+        assert!(
+            matches!(parse_request("del k --prev-kv", false).unwrap().command, Command::Del(d) if d.prev_kv)
+        );
+        for bad in [
+            "put k",
+            "cas k a b",
+            "get",
+            "put k v --if-revision 3",
+            "get k --bogus",
+        ] {
             assert!(parse_request(bad, false).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn sections_end_at_blank_lines_or_the_end() {
-        let text = "value(\"k\") = \"v\"\nmod(\"k\") > \"1\"\n\nput k v2\nget k\n\ndel k\n\nignored\n";
+        let text =
+            "value(\"k\") = \"v\"\nmod(\"k\") > \"1\"\n\nput k v2\nget k\n\ndel k\n\nignored\n";
         let t = TxnInput::parse(text, false).unwrap();
-        assert_eq!((t.compares.len(), t.success.len(), t.failure.len()), (2, 2, 1));
+        assert_eq!(
+            (t.compares.len(), t.success.len(), t.failure.len()),
+            (2, 2, 1)
+        );
         let t = TxnInput::parse("\nput k v\n", false).unwrap();
-        assert_eq!((t.compares.len(), t.success.len(), t.failure.len()), (0, 1, 0));
+        assert_eq!(
+            (t.compares.len(), t.success.len(), t.failure.len()),
+            (0, 1, 0)
+        );
         assert!(TxnInput::parse("bogus\n", false).is_err());
 
         let mut input = &b"a(\"k\") = \"v\"\n\nput k v\n  \nget k\n\nafter\n"[..];

@@ -270,7 +270,8 @@ impl ReplHelper {
             let typed = line.trim_start();
             let mut found = COMPARE_TARGETS.iter().filter_map(|(target, rest)| {
                 let full = format!("{target}{rest}");
-                let fits = !typed.is_empty() && full.starts_with(typed) && typed.len() <= target.len();
+                let fits =
+                    !typed.is_empty() && full.starts_with(typed) && typed.len() <= target.len();
                 fits.then(|| full[typed.len()..].to_string())
             });
             let only = found.next()?;
@@ -441,8 +442,14 @@ mod tests {
         h.set_mode(Mode::Compare);
         assert_eq!(h.candidates("m", 1), (0, vec!["mod(\"".to_string()]));
         assert_eq!(h.candidates("", 0).1.len(), 5);
-        assert_eq!(h.hint_for("mo").as_deref(), Some("d(\"KEY\") = \"REVISION\""));
-        assert_eq!(h.hint_for("value(\"").as_deref(), Some("KEY\") = \"VALUE\""));
+        assert_eq!(
+            h.hint_for("mo").as_deref(),
+            Some("d(\"KEY\") = \"REVISION\"")
+        );
+        assert_eq!(
+            h.hint_for("value(\"").as_deref(),
+            Some("KEY\") = \"VALUE\"")
+        );
         assert_eq!(h.hint_for("value(\"k\") "), None);
         assert_eq!(h.hint_for("v"), None); // value or version
         h.set_mode(Mode::Request);

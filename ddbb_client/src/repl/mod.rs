@@ -263,9 +263,8 @@ impl Repl<'_, '_> {
         };
         let start = Instant::now();
         let client = self.client.clone();
-        let result = self.cancellable(async move {
-            exec::execute(&client, &parsed.command, hex, input).await
-        });
+        let result = self
+            .cancellable(async move { exec::execute(&client, &parsed.command, hex, input).await });
         let took = start.elapsed();
         match result {
             None => self.error("cancelled"),
