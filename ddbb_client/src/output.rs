@@ -1,11 +1,15 @@
 //! Rendering command results as `simple` lines, `json` or a `table`, binary-safely.
 //!
 //! - `simple` follows etcdctl: `get` prints the key and the value on lines of their own,
-//!   `put` prints `OK`, `del` the number deleted, `status` one comma-separated line per
-//!   endpoint. Values are written as they are when stdout is not a terminal (so
+//!   `put` prints `OK` (then the previous key and value with `--prev-kv`), `del` the number
+//!   deleted (then the deleted keys and values), `txn` `SUCCESS` or `FAILURE` then each
+//!   request's result after a blank line, `compaction` `compacted revision N`, `alarm`
+//!   `memberID:N alarm:NOSPACE ` lines, `status` one comma-separated line per endpoint. Values are written as they are when stdout is not a terminal (so
 //!   `ddbb get k --print-value-only > file` round-trips any bytes); on a terminal, bytes that
 //!   are not printable UTF-8 are shown escaped (`\xff`, `\n`).
-//! - `json` is one compact line. Keys and values are strings; with `--hex`, or when a key
+//! - `json` is one compact line (a `txn` is etcd-shaped: `header.revision`, `succeeded`,
+//!   `responses` of `response_put`/`response_range`/`response_delete_range`). Keys and
+//!   values are strings; with `--hex`, or when a key
 //!   or value is not valid UTF-8, that entry's key and value are hex and it carries
 //!   `"hex": true`.
 //! - `table` draws etcdctl-style boxes; cells are always escaped.
@@ -17,6 +21,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use ddbb_libs::kv::AlarmMember;
 use ddbb_libs::{KeyValue, NodeId, StatusReply};
 use serde_json::{json, Value};
 
@@ -61,8 +66,13 @@ pub struct Member {
 /// The result of one command, ready to render.
 #[derive(Clone, Debug)]
 pub enum Report {
-    /// `put`: the revision of the write, or `None` when an `--if-revision` guard failed.
-    Put(Option<u64>),
+    /// `put`.
+    Put {
+        /// The revision of the write, or `None` when an `--if-revision` guard failed.
+        revision: Option<u64>,
+        /// The key before the write, with `--prev-kv` (none if it did not exist).
+        prev_kv: Option<KeyValue>,
+    },
     /// `get`: the keys read, in key order (values empty and revisions 0 with `keys_only`).
     Kvs {
         /// The keys.
@@ -74,8 +84,26 @@ pub enum Report {
     },
     /// `get --count-only`.
     Count(u64),
-    /// `del`: the number of keys deleted.
-    Deleted(u64),
+    /// `del`.
+    Deleted {
+        /// The number of keys deleted.
+        deleted: u64,
+        /// The deleted keys, with `--prev-kv`.
+        prev_kvs: Vec<KeyValue>,
+    },
+    /// `txn`.
+    Txn {
+        /// Whether every compare held (the success requests ran).
+        succeeded: bool,
+        /// The store revision after the transaction.
+        revision: i64,
+        /// The result of each request that ran (`Put`, `Kvs`, `Count` or `Deleted`).
+        responses: Vec<Report>,
+    },
+    /// `compaction`: the revision compacted at.
+    Compacted(i64),
+    /// `alarm list` (the alarms raised) or `alarm disarm` (the alarms cleared).
+    Alarms(Vec<AlarmMember>),
     /// `cas`: whether the value was swapped.
     Cas(bool),
     /// `status`: every endpoint's answer.
@@ -96,14 +124,16 @@ impl Report {
                 line.push(b'\n');
                 line
             }
-            Format::Table => self.table(style).render().into_bytes(),
+            Format::Table => self.table(style).into_bytes(),
         }
     }
 
     /// Why the command counts as failed although the cluster answered (exit status 1).
     pub fn failure(&self) -> Option<String> {
         match self {
-            Report::Put(None) => Some("revision guard failed: the key was not written".into()),
+            Report::Put { revision: None, .. } => {
+                Some("revision guard failed: the key was not written".into())
+            }
             Report::Cas(false) => {
                 Some("compare failed: the key does not hold the expected value".into())
             }
@@ -123,25 +153,46 @@ impl Report {
             out.push(b'\n');
         };
         match self {
-            Report::Put(Some(_)) => line("OK"),
-            Report::Put(None) | Report::Cas(false) => {}
+            Report::Put {
+                revision: Some(_),
+                prev_kv,
+            } => {
+                line("OK");
+                push_kvs(&mut out, prev_kv.iter(), false, false, style);
+            }
+            Report::Put { revision: None, .. } | Report::Cas(false) => {}
             Report::Kvs {
                 kvs,
                 keys_only,
                 values_only,
+            } => push_kvs(&mut out, kvs.iter(), *keys_only, *values_only, style),
+            Report::Count(n) => line(&n.to_string()),
+            Report::Deleted { deleted, prev_kvs } => {
+                line(&deleted.to_string());
+                push_kvs(&mut out, prev_kvs.iter(), false, false, style);
+            }
+            Report::Txn {
+                succeeded,
+                responses,
+                ..
             } => {
-                for kv in kvs {
-                    if !values_only {
-                        push_bytes(&mut out, &kv.key, style);
-                        out.push(b'\n');
-                    }
-                    if !keys_only {
-                        push_bytes(&mut out, &kv.value, style);
-                        out.push(b'\n');
-                    }
+                line(if *succeeded { "SUCCESS" } else { "FAILURE" });
+                for r in responses {
+                    out.push(b'\n');
+                    out.extend(r.simple(style));
                 }
             }
-            Report::Count(n) | Report::Deleted(n) => line(&n.to_string()),
+            Report::Compacted(rev) => line(&format!("compacted revision {rev}")),
+            Report::Alarms(alarms) => {
+                for a in alarms {
+                    // etcd prints the protobuf text form, trailing space included.
+                    line(&format!(
+                        "memberID:{} alarm:{} ",
+                        a.member_id,
+                        a.alarm.name()
+                    ));
+                }
+            }
             Report::Cas(true) => line("OK"),
             Report::Status(all) => {
                 for row in status_rows(all) {
@@ -160,7 +211,13 @@ impl Report {
 
     fn json(&self, style: Style) -> Value {
         match self {
-            Report::Put(revision) => json!({ "revision": revision }),
+            Report::Put { revision, prev_kv } => {
+                let mut obj = json!({ "revision": revision });
+                if let Some(kv) = prev_kv {
+                    obj["prev_kv"] = kv_json(kv, false, style);
+                }
+                obj
+            }
             Report::Kvs { kvs, keys_only, .. } => {
                 let kvs: Vec<Value> = kvs
                     .iter()
@@ -169,7 +226,45 @@ impl Report {
                 json!({ "count": kvs.len(), "kvs": kvs })
             }
             Report::Count(n) => json!({ "count": n }),
-            Report::Deleted(n) => json!({ "deleted": n }),
+            Report::Deleted { deleted, prev_kvs } => {
+                let mut obj = json!({ "deleted": deleted });
+                if !prev_kvs.is_empty() {
+                    obj["prev_kvs"] = prev_kvs
+                        .iter()
+                        .map(|kv| kv_json(kv, false, style))
+                        .collect();
+                }
+                obj
+            }
+            Report::Txn {
+                succeeded,
+                revision,
+                responses,
+            } => {
+                let responses: Vec<Value> = responses
+                    .iter()
+                    .map(|r| {
+                        let name = match r {
+                            Report::Put { .. } => "response_put",
+                            Report::Deleted { .. } => "response_delete_range",
+                            _ => "response_range",
+                        };
+                        json!({ name: r.json(style) })
+                    })
+                    .collect();
+                json!({
+                    "header": { "revision": revision },
+                    "succeeded": succeeded,
+                    "responses": responses,
+                })
+            }
+            Report::Compacted(rev) => json!({ "compacted_revision": rev }),
+            Report::Alarms(alarms) => json!({
+                "alarms": alarms
+                    .iter()
+                    .map(|a| json!({ "memberID": a.member_id, "alarm": a.alarm.name() }))
+                    .collect::<Vec<_>>()
+            }),
             Report::Cas(swapped) => json!({ "swapped": swapped }),
             Report::Status(all) => Value::Array(
                 all.iter()
@@ -194,43 +289,107 @@ impl Report {
         }
     }
 
-    fn table(&self, style: Style) -> Table {
-        let cell = |b: &[u8]| escaped(b, style.hex).into_owned();
-        match self {
-            Report::Put(rev) => Table::new(
-                &["REVISION"],
-                vec![vec![rev.map_or("-".into(), |r| r.to_string())]],
-            ),
-            Report::Kvs { kvs, keys_only, .. } => {
-                if *keys_only {
-                    let rows = kvs.iter().map(|kv| vec![cell(&kv.key)]).collect();
-                    return Table::new(&["KEY"], rows);
+    /// One or more rendered tables (a `txn`: its outcome, then each request's table).
+    fn table(&self, style: Style) -> String {
+        let table = match self {
+            Report::Put { revision, prev_kv } => {
+                let rev = vec![revision.map_or("-".into(), |r| r.to_string())];
+                let mut out = Table::new(&["REVISION"], vec![rev]).render();
+                if let Some(kv) = prev_kv {
+                    out.push_str(&kvs_table(std::slice::from_ref(kv), false, style).render());
                 }
-                let rows = kvs
-                    .iter()
-                    .map(|kv| {
-                        vec![
-                            cell(&kv.key),
-                            cell(&kv.value),
-                            kv.create_revision.to_string(),
-                            kv.mod_revision.to_string(),
-                            kv.version.to_string(),
-                        ]
-                    })
-                    .collect();
-                Table::new(
-                    &["KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION"],
-                    rows,
-                )
+                return out;
             }
+            Report::Kvs { kvs, keys_only, .. } => kvs_table(kvs, *keys_only, style),
             Report::Count(n) => Table::new(&["COUNT"], vec![vec![n.to_string()]]),
-            Report::Deleted(n) => Table::new(&["DELETED"], vec![vec![n.to_string()]]),
+            Report::Deleted { deleted, prev_kvs } => {
+                let mut out = Table::new(&["DELETED"], vec![vec![deleted.to_string()]]).render();
+                if !prev_kvs.is_empty() {
+                    out.push_str(&kvs_table(prev_kvs, false, style).render());
+                }
+                return out;
+            }
+            Report::Txn {
+                succeeded,
+                revision,
+                responses,
+            } => {
+                let outcome = if *succeeded { "SUCCESS" } else { "FAILURE" };
+                let mut out = Table::new(
+                    &["RESULT", "REVISION", "RESPONSES"],
+                    vec![vec![
+                        outcome.to_string(),
+                        revision.to_string(),
+                        responses.len().to_string(),
+                    ]],
+                )
+                .render();
+                for r in responses {
+                    out.push_str(&r.table(style));
+                }
+                return out;
+            }
+            Report::Compacted(rev) => {
+                Table::new(&["COMPACTED REVISION"], vec![vec![rev.to_string()]])
+            }
+            Report::Alarms(alarms) => Table::new(
+                &["MEMBER ID", "ALARM"],
+                alarms
+                    .iter()
+                    .map(|a| vec![a.member_id.to_string(), a.alarm.name().to_string()])
+                    .collect(),
+            ),
             Report::Cas(s) => Table::new(&["SWAPPED"], vec![vec![s.to_string()]]),
             Report::Status(all) => Table::new(STATUS_HEADERS, status_rows(all)),
             Report::Members(m) => Table::new(MEMBER_HEADERS, member_rows(m)),
             Report::Pong(took) => Table::new(&["PONG"], vec![vec![format!("{took:.1?}")]]),
+        };
+        table.render()
+    }
+}
+
+/// Key and value lines (etcdctl's `printKV`), keys only or values only.
+fn push_kvs<'a>(
+    out: &mut Vec<u8>,
+    kvs: impl Iterator<Item = &'a KeyValue>,
+    keys_only: bool,
+    values_only: bool,
+    style: Style,
+) {
+    for kv in kvs {
+        if !values_only {
+            push_bytes(out, &kv.key, style);
+            out.push(b'\n');
+        }
+        if !keys_only {
+            push_bytes(out, &kv.value, style);
+            out.push(b'\n');
         }
     }
+}
+
+fn kvs_table(kvs: &[KeyValue], keys_only: bool, style: Style) -> Table {
+    let cell = |b: &[u8]| escaped(b, style.hex).into_owned();
+    if keys_only {
+        let rows = kvs.iter().map(|kv| vec![cell(&kv.key)]).collect();
+        return Table::new(&["KEY"], rows);
+    }
+    let rows = kvs
+        .iter()
+        .map(|kv| {
+            vec![
+                cell(&kv.key),
+                cell(&kv.value),
+                kv.create_revision.to_string(),
+                kv.mod_revision.to_string(),
+                kv.version.to_string(),
+            ]
+        })
+        .collect();
+    Table::new(
+        &["KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION"],
+        rows,
+    )
 }
 
 const STATUS_HEADERS: &[&str] = &[
@@ -544,8 +703,85 @@ mod tests {
     fn failures_for_exit_status() {
         assert!(Report::Cas(false).failure().is_some());
         assert!(Report::Cas(true).failure().is_none());
-        assert!(Report::Put(None).failure().is_some());
+        let put = |revision| Report::Put {
+            revision,
+            prev_kv: None,
+        };
+        assert!(put(None).failure().is_some());
+        assert!(put(Some(3)).failure().is_none());
         assert!(Report::Status(vec![]).failure().is_some());
+    }
+
+    #[test]
+    fn txn_prev_kvs_compaction_and_alarms() {
+        let txn = Report::Txn {
+            succeeded: true,
+            revision: 7,
+            responses: vec![
+                Report::Put {
+                    revision: Some(7),
+                    prev_kv: Some(kv(b"k", b"old")),
+                },
+                Report::Kvs {
+                    kvs: vec![kv(b"k", b"new")],
+                    keys_only: false,
+                    values_only: false,
+                },
+                Report::Deleted {
+                    deleted: 0,
+                    prev_kvs: vec![],
+                },
+                Report::Kvs {
+                    kvs: vec![],
+                    keys_only: false,
+                    values_only: false,
+                },
+            ],
+        };
+        assert_eq!(
+            render(&txn, Format::Simple, false, false),
+            "SUCCESS\n\nOK\nk\nold\n\nk\nnew\n\n0\n\n"
+        );
+        let json: Value = serde_json::from_str(&render(&txn, Format::Json, false, false)).unwrap();
+        assert_eq!(json["header"]["revision"], 7);
+        assert_eq!(json["succeeded"], true);
+        assert_eq!(
+            json["responses"][0]["response_put"]["prev_kv"]["value"],
+            "old"
+        );
+        assert_eq!(
+            json["responses"][1]["response_range"]["kvs"][0]["value"],
+            "new"
+        );
+        assert_eq!(json["responses"][2]["response_delete_range"]["deleted"], 0);
+        let table = render(&txn, Format::Table, false, false);
+        assert!(
+            table.contains("| SUCCESS | 7        | 4         |"),
+            "{table}"
+        );
+        assert!(txn.failure().is_none());
+
+        let del = Report::Deleted {
+            deleted: 1,
+            prev_kvs: vec![kv(b"k", b"v")],
+        };
+        assert_eq!(render(&del, Format::Simple, false, false), "1\nk\nv\n");
+        assert_eq!(
+            render(&Report::Compacted(5), Format::Simple, false, false),
+            "compacted revision 5\n"
+        );
+        let alarms = Report::Alarms(vec![AlarmMember {
+            member_id: 2,
+            alarm: ddbb_libs::kv::AlarmType::NoSpace,
+        }]);
+        assert_eq!(
+            render(&alarms, Format::Simple, false, false),
+            "memberID:2 alarm:NOSPACE \n"
+        );
+        assert_eq!(
+            render(&alarms, Format::Json, false, false),
+            "{\"alarms\":[{\"alarm\":\"NOSPACE\",\"memberID\":2}]}\n"
+        );
     }
 
     #[test]

@@ -320,3 +320,208 @@ fn server_errors_are_reported() {
     .fails(1);
     assert!(r.stderr.contains("value too large"), "{r:?}");
 }
+
+/// The revision a `put` wrote at (`-w json`).
+fn put_rev(e: &str, key: &str, value: &str) -> i64 {
+    let json = ddbb_on(e, &["-w", "json", "put", key, value]).ok().json();
+    json["revision"].as_i64().expect("a revision")
+}
+
+/// `ddbb txn` with `input` on stdin.
+fn txn(e: &str, extra: &[&str], input: &str) -> common::Run {
+    let mut args = vec!["--endpoints", e];
+    args.extend_from_slice(extra);
+    args.push("txn");
+    ddbb(&args, Some(input.as_bytes()))
+}
+
+#[test]
+fn txn_from_stdin_prints_like_etcdctl() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let e = e.as_str();
+    let first = put_rev(e, "k", "v1");
+    ddbb_on(e, &["put", "other", "x"]).ok();
+
+    // Compare on the value: success runs put, get and del; output as etcdctl 3.4 prints it.
+    let input = "value(\"k\") = \"v1\"\n\nput k v2\nget k\ndel other\nget missing\n\nput k bad\n\n";
+    assert_eq!(
+        txn(e, &[], input).ok().out(),
+        "SUCCESS\n\nOK\n\nk\nv2\n\n1\n\n"
+    );
+    // The same again fails the compare: the failure branch runs, exit status still 0.
+    let input = "value(\"k\") = \"v1\"\n\nput k bad\n\nget k --print-value-only\n\n";
+    assert_eq!(txn(e, &[], input).ok().out(), "FAILURE\n\nv2\n");
+
+    // Compare on the mod revision (etcdctl's quoted numbers), with --prev-kv in the branch.
+    let json = ddbb_on(e, &["-w", "json", "get", "k"]).ok().json();
+    let modrev = json["kvs"][0]["mod_revision"].as_i64().unwrap();
+    assert!(modrev > first);
+    let input =
+        format!("mod(\"k\") = \"{modrev}\"\nversion(\"k\") != \"5\"\n\nput k v3 --prev-kv\n\n\n");
+    assert_eq!(txn(e, &[], &input).ok().out(), "SUCCESS\n\nOK\nk\nv2\n");
+    let input = format!("mod(\"k\") > \"{}\"\n\n\nget k --keys-only\n", modrev + 1);
+    assert_eq!(txn(e, &[], &input).ok().out(), "FAILURE\n\nk\n");
+    // create("k") = "0": only if absent.
+    let input = "create(\"fresh\") = \"0\"\n\nput fresh 1\n\n";
+    assert_eq!(txn(e, &[], input).ok().out(), "SUCCESS\n\nOK\n");
+    assert_eq!(txn(e, &[], input).ok().out(), "FAILURE\n");
+
+    // -w json: etcd's shape, with the header revision.
+    let input = "value(\"k\") = \"v3\"\nlease(\"k\") = \"0\"\n\nput k v4\nget k\n\n\n";
+    let json = txn(e, &["-w", "json"], input).ok().json();
+    assert_eq!(json["succeeded"], true);
+    let revision = json["header"]["revision"].as_i64().unwrap();
+    assert_eq!(json["responses"][0]["response_put"]["revision"], revision);
+    let kv = &json["responses"][1]["response_range"]["kvs"][0];
+    assert_eq!(
+        (kv["value"].as_str(), kv["mod_revision"].as_i64()),
+        (Some("v4"), Some(revision))
+    );
+    let table = txn(e, &["-w", "table"], input).ok().out();
+    assert!(table.contains("| FAILURE |"), "{table}");
+
+    // Bad input is exit 2 before anything is sent; a refused txn is etcd's error, exit 1.
+    let r = txn(e, &[], "value(\"k\") == \"v4\"\n\n").fails(2);
+    assert!(r.stderr.contains("malformed comparison"), "{r:?}");
+    txn(e, &[], "\ncas k a b\n\n").fails(2);
+    let r = txn(e, &[], "\nput k 1\ndel k\n\n").fails(1);
+    assert_eq!(
+        r.stderr,
+        "Error: etcdserver: duplicate key given in txn request\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "k", "--print-value-only"]).ok().out(),
+        "v4\n"
+    );
+}
+
+#[test]
+fn history_sorting_prev_kvs_compaction_and_alarms() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let e = e.as_str();
+
+    // get --rev reads an overwritten key as it was.
+    let r1 = put_rev(e, "h", "one");
+    let r2 = put_rev(e, "h", "two");
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &r1.to_string()])
+            .ok()
+            .out(),
+        "h\none\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &r2.to_string()])
+            .ok()
+            .out(),
+        "h\ntwo\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &(r1 - 1).to_string()])
+            .ok()
+            .out(),
+        ""
+    );
+
+    // Sorting: etcdctl's flag names and values (any case).
+    for (k, v) in [("s/a", "3"), ("s/b", "1"), ("s/c", "2")] {
+        ddbb_on(e, &["put", k, v]).ok();
+    }
+    ddbb_on(e, &["put", "s/a", "4"]).ok(); // s/a now has the highest mod revision
+    let keys = |args: &[&str]| {
+        let mut all = vec!["get", "s/", "--prefix", "--keys-only"];
+        all.extend_from_slice(args);
+        ddbb_on(e, &all)
+            .ok()
+            .out()
+            .lines()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(keys(&[]), "s/a,s/b,s/c");
+    assert_eq!(keys(&["--order", "descend"]), "s/c,s/b,s/a");
+    assert_eq!(keys(&["--sort-by", "value"]), "s/b,s/c,s/a");
+    assert_eq!(
+        keys(&["--sort-by", "MODIFY", "--order", "DESCEND"]),
+        "s/a,s/c,s/b"
+    );
+    assert_eq!(
+        keys(&["--sort-by", "create", "--order", "ascend"]),
+        "s/a,s/b,s/c"
+    );
+    assert_eq!(
+        keys(&["--sort-by", "version", "--order", "descend", "--limit", "1"]),
+        "s/a"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "s/b", "--from-key", "--keys-only"])
+            .ok()
+            .out(),
+        "s/b\ns/c\n"
+    );
+    ddbb_on(e, &["get", "s/", "--sort-by", "size"]).fails(2);
+
+    // put/del --prev-kv print the previous kvs after OK / the count.
+    assert_eq!(
+        ddbb_on(e, &["put", "h", "three", "--prev-kv"]).ok().out(),
+        "OK\nh\ntwo\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["put", "new", "x", "--prev-kv"]).ok().out(),
+        "OK\n"
+    );
+    let json = ddbb_on(e, &["-w", "json", "put", "h", "four", "--prev-kv"])
+        .ok()
+        .json();
+    assert_eq!(json["prev_kv"]["value"], "three");
+    assert_eq!(
+        ddbb_on(e, &["del", "s/b", "--from-key", "--prev-kv"])
+            .ok()
+            .out(),
+        "2\ns/b\n1\ns/c\n2\n"
+    );
+    assert_eq!(ddbb_on(e, &["del", "gone", "--prev-kv"]).ok().out(), "0\n");
+
+    // compaction: etcdctl's line; reads below it fail with etcd's text and exit 1.
+    let now = put_rev(e, "h", "five");
+    assert_eq!(
+        ddbb_on(e, &["compaction", &now.to_string(), "--physical"])
+            .ok()
+            .out(),
+        format!("compacted revision {now}\n")
+    );
+    let r = ddbb_on(e, &["get", "h", "--rev", &r1.to_string()]).fails(1);
+    assert_eq!(
+        r.stderr,
+        "Error: etcdserver: mvcc: required revision has been compacted\n"
+    );
+    assert_eq!(
+        ddbb_on(e, &["get", "h", "--rev", &now.to_string()])
+            .ok()
+            .out(),
+        "h\nfive\n"
+    );
+    let r = ddbb_on(e, &["compaction", &r2.to_string()]).fails(1);
+    assert!(
+        r.stderr.contains("required revision has been compacted"),
+        "{r:?}"
+    );
+    let r = ddbb_on(e, &["get", "h", "--rev", &(now + 100).to_string()]).fails(1);
+    assert_eq!(
+        r.stderr,
+        "Error: etcdserver: mvcc: required revision is a future revision\n"
+    );
+
+    // No alarm raised: list and disarm print nothing.
+    assert_eq!(ddbb_on(e, &["alarm", "list"]).ok().out(), "");
+    assert_eq!(ddbb_on(e, &["alarm", "disarm"]).ok().out(), "");
+    assert_eq!(
+        ddbb_on(e, &["-w", "json", "alarm", "list"]).ok().json(),
+        serde_json::json!({"alarms": []})
+    );
+    assert!(ddbb_on(e, &["-w", "table", "alarm", "list"])
+        .ok()
+        .out()
+        .contains("| MEMBER ID | ALARM |"));
+}

@@ -147,3 +147,72 @@ fn repl_reads_piped_lines_without_colours() {
     assert!(!out.contains('\x1b') && !r.stderr.contains('\x1b'), "{r:?}");
     assert!(r.stderr.contains("Error:"), "{r:?}");
 }
+
+#[test]
+fn repl_txn_prompts_for_each_section() {
+    let cluster = TestCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn_repl(&cluster.endpoints(), &dir.path().join("history"));
+    p.prompt();
+    p.line("put t 1");
+    p.expect("OK");
+    p.prompt();
+
+    // Each line of a txn is read by a new readline (bracketed paste on) with the prompt
+    // `> `; wait for it before typing, as keys typed ahead of a readline are dropped.
+    let sub_prompt = |p: &mut Pty| p.expect(Regex(r"\x1b\[\?2004h[^\n]*?> "));
+    let typed = |p: &mut Pty, line: &str| {
+        p.line(line);
+        sub_prompt(p);
+    };
+    p.line("txn");
+    p.expect("compares:");
+    sub_prompt(&mut p);
+    // A bad line is reported at once and may be typed again.
+    p.line("value(\"t\") == \"1\"");
+    p.expect(Regex("Error:.*malformed comparison"));
+    sub_prompt(&mut p);
+    typed(&mut p, "value(\"t\") = \"1\"");
+    p.line("");
+    p.expect("success requests (get, put, del):");
+    sub_prompt(&mut p);
+    typed(&mut p, "put t 2 --prev-kv");
+    typed(&mut p, "get t");
+    p.line("");
+    p.expect("failure requests (get, put, del):");
+    sub_prompt(&mut p);
+    typed(&mut p, "get t");
+    p.line("");
+    p.expect("SUCCESS\r\n\r\nOK\r\nt\r\n1\r\n\r\nt\r\n2\r\n");
+    p.prompt();
+
+    // The same compare now fails.
+    p.line("txn");
+    p.expect("compares:");
+    sub_prompt(&mut p);
+    typed(&mut p, "value(\"t\") = \"1\"");
+    p.line("");
+    p.expect("success requests");
+    sub_prompt(&mut p);
+    p.line("");
+    p.expect("failure requests");
+    sub_prompt(&mut p);
+    typed(&mut p, "get t --print-value-only");
+    p.line("");
+    p.expect("FAILURE\r\n\r\n2\r\n");
+    p.prompt();
+
+    // Ctrl-C drops the transaction.
+    p.line("txn");
+    p.expect("compares:");
+    sub_prompt(&mut p);
+    p.control(ControlCode::EndOfText);
+    p.expect(Regex("Error:.*txn cancelled"));
+    p.prompt();
+
+    p.line("help");
+    p.expect("compaction <REVISION>");
+    p.prompt();
+    p.control(ControlCode::EndOfTransmission);
+    assert_eq!(p.exit_code(), 0);
+}

@@ -18,6 +18,9 @@ Examples:
   echo hello | ddbb put greeting         ... with the value from stdin
   ddbb get greeting --print-value-only   read it (linearizable)
   ddbb get user/ --prefix -w json        every key under a prefix, as JSON
+  ddbb get greeting --rev 2              the key as it was at revision 2
+  ddbb txn < ops.txt                     a transaction in etcdctl's txn format
+  ddbb compaction 42                     drop the history below revision 42
   ddbb -w table status                   every endpoint's view of the cluster
   ddbb                                   interactive REPL on the endpoints
 
@@ -85,19 +88,35 @@ pub enum Command {
 /// The commands one-shot mode and the REPL share.
 #[derive(Subcommand, Debug, Clone)]
 pub enum KvCommand {
-    /// Write a key; prints OK.
+    /// Write a key; prints OK (then the previous key and value with --prev-kv).
     #[command(
-        after_help = "Examples:\n  put greeting hello\n  echo hello | ddbb put greeting\n  put counter 2 --if-revision 7"
+        after_help = "Examples:\n  put greeting hello\n  echo hello | ddbb put greeting\n  put counter 2 --if-revision 7\n  put greeting hi --prev-kv"
     )]
     Put(PutArgs),
     /// Read a key, a range [KEY, RANGE_END) or a prefix; prints key and value lines.
     #[command(
-        after_help = "Examples:\n  get greeting\n  get greeting --print-value-only --consistency s\n  get user/ --prefix --keys-only\n  get a c --limit 10"
+        after_help = "Examples:\n  get greeting\n  get greeting --print-value-only --consistency s\n  get user/ --prefix --keys-only\n  get a c --limit 10\n  get greeting --rev 2\n  get user/ --prefix --sort-by modify --order descend"
     )]
     Get(GetArgs),
-    /// Delete a key, a range [KEY, RANGE_END) or a prefix; prints the number deleted.
-    #[command(after_help = "Examples:\n  del greeting\n  del user/ --prefix")]
+    /// Delete a key, a range [KEY, RANGE_END) or a prefix; prints the number deleted (then
+    /// the deleted keys and values with --prev-kv).
+    #[command(
+        after_help = "Examples:\n  del greeting\n  del user/ --prefix\n  del a --from-key --prev-kv"
+    )]
     Del(DelArgs),
+    /// Run a transaction read in etcdctl's txn format: compares, a blank line, success
+    /// requests, a blank line, failure requests, a blank line.
+    #[command(after_help = TXN_AFTER_HELP)]
+    Txn(TxnArgs),
+    /// Compact the history below REVISION on every replica; prints the revision.
+    #[command(after_help = "Example:\n  compaction 42")]
+    Compaction(CompactionArgs),
+    /// List or disarm the cluster's alarms (NOSPACE when over --quota-backend-bytes).
+    Alarm {
+        /// What to do.
+        #[command(subcommand)]
+        command: AlarmCommand,
+    },
     /// Compare-and-swap: set KEY to NEW if it holds EXPECTED now; exit status 1 if not.
     #[command(after_help = "Example:\n  cas counter 1 2")]
     Cas(CasArgs),
@@ -111,6 +130,52 @@ pub enum KvCommand {
     },
     /// Check that some endpoint answers; prints PONG.
     Ping,
+}
+
+/// The format `txn` reads, for its help.
+const TXN_AFTER_HELP: &str = "\
+Input (etcdctl's txn format; one item per line, each section ended by a blank line):
+  compares:   TARGET(\"KEY\") OP \"OPERAND\"
+              TARGET: value|val, version|ver, create|c, mod|m, lease (operand in hex)
+              OP: =, !=, <, >; numbers are quoted too: mod(\"k\") > \"3\"
+  requests:   put KEY VALUE [--prev-kv] [--lease ID]
+              get KEY [RANGE_END] [--prefix|--from-key] [--rev N] [--limit N] [--keys-only]
+                  [--count-only] [--sort-by T --order O] [--consistency l|s]
+              del KEY [RANGE_END] [--prefix|--from-key] [--prev-kv]
+If every compare holds, the success requests run, else the failure ones, as one revision.
+Prints SUCCESS or FAILURE, then each request's result after a blank line (as put, get and
+del print them); exit status 0 either way. -w json gives the header revision, succeeded and
+the responses. End of input ends the remaining sections.
+
+Example:
+  printf 'value(\"k\") = \"v1\"\\n\\nput k v2\\n\\nget k\\n\\n' | ddbb txn
+In the REPL, `txn` prompts for each section.";
+
+/// `ddbb alarm ...`
+#[derive(Subcommand, Debug, Clone)]
+pub enum AlarmCommand {
+    /// List the alarms raised (`memberID:ID alarm:NOSPACE` lines).
+    List,
+    /// Clear every alarm; prints the alarms that were raised.
+    Disarm,
+}
+
+/// `ddbb txn`
+#[derive(Args, Debug, Clone)]
+pub struct TxnArgs {
+    /// Prompt for each section (compares, success and failure requests), as etcdctl -i.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+}
+
+/// `ddbb compaction`
+#[derive(Args, Debug, Clone)]
+pub struct CompactionArgs {
+    /// Keep what a read at this revision needs; drop everything older.
+    pub revision: i64,
+    /// Accepted for etcdctl's sake: compaction is complete when the command returns.
+    #[arg(long)]
+    pub physical: bool,
 }
 
 /// `ddbb member ...`
@@ -130,6 +195,42 @@ pub struct PutArgs {
     /// Write only if the key's mod revision is REV (0: only if the key is absent).
     #[arg(long, value_name = "REV")]
     pub if_revision: Option<u64>,
+    /// Also print the previous key and value.
+    #[arg(long)]
+    pub prev_kv: bool,
+    /// Attach the key to this lease (ID in hexadecimal, as etcdctl prints it).
+    #[arg(long, value_name = "ID", value_parser = parse_lease_id)]
+    pub lease: Option<i64>,
+}
+
+/// Parses a lease id in hex (`694d71ddacfda227`), as etcdctl does.
+pub fn parse_lease_id(text: &str) -> Result<i64, String> {
+    i64::from_str_radix(text, 16)
+        .map_err(|e| format!("bad lease ID '{text}' ({e}), expecting ID in hex"))
+}
+
+/// What `get --sort-by` sorts on (etcdctl's names; any case).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortByArg {
+    /// The create revision.
+    Create,
+    /// The key.
+    Key,
+    /// The mod revision.
+    Modify,
+    /// The value.
+    Value,
+    /// The version.
+    Version,
+}
+
+/// `get --order`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderArg {
+    /// Lowest first.
+    Ascend,
+    /// Highest first.
+    Descend,
 }
 
 /// Read consistency.
@@ -150,7 +251,7 @@ pub struct GetArgs {
     /// The key (with --prefix: the prefix; "" with --prefix reads every key).
     pub key: OsString,
     /// End of the range, exclusive; reads [KEY, RANGE_END).
-    #[arg(conflicts_with = "prefix")]
+    #[arg(conflicts_with_all = ["prefix", "from_key"])]
     pub range_end: Option<OsString>,
     /// Read consistency: l (linearizable) or s (serializable).
     #[arg(long, value_enum, default_value = "l")]
@@ -158,6 +259,18 @@ pub struct GetArgs {
     /// Read every key starting with KEY.
     #[arg(long)]
     pub prefix: bool,
+    /// Read every key from KEY on (byte order).
+    #[arg(long, conflicts_with = "prefix")]
+    pub from_key: bool,
+    /// Read as of this revision (0: current).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rev: i64,
+    /// Sort by this field (ascending unless --order descend).
+    #[arg(long, value_enum, ignore_case = true, value_name = "TARGET")]
+    pub sort_by: Option<SortByArg>,
+    /// Order of the results (by key unless --sort-by).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub order: Option<OrderArg>,
     /// At most this many keys.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
@@ -178,11 +291,17 @@ pub struct DelArgs {
     /// The key (with --prefix: the prefix).
     pub key: OsString,
     /// End of the range, exclusive; deletes [KEY, RANGE_END).
-    #[arg(conflicts_with = "prefix")]
+    #[arg(conflicts_with_all = ["prefix", "from_key"])]
     pub range_end: Option<OsString>,
     /// Delete every key starting with KEY.
     #[arg(long)]
     pub prefix: bool,
+    /// Delete every key from KEY on (byte order).
+    #[arg(long, conflicts_with = "prefix")]
+    pub from_key: bool,
+    /// Also print the deleted keys and values.
+    #[arg(long)]
+    pub prev_kv: bool,
 }
 
 /// `ddbb cas`
@@ -228,6 +347,36 @@ pub struct ReplLine {
     pub command: KvCommand,
 }
 
+/// One request line of a `txn` (`put k v`, `get k --prefix`, `del k`): the same flags as the
+/// commands themselves.
+#[derive(Parser, Debug)]
+#[command(
+    name = "txn request",
+    no_binary_name = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    disable_help_flag = true
+)]
+pub struct TxnRequestLine {
+    /// The request.
+    #[command(subcommand)]
+    pub request: TxnRequest,
+}
+
+/// The requests a `txn` may hold.
+#[derive(Subcommand, Debug, Clone)]
+pub enum TxnRequest {
+    /// A put.
+    #[command(disable_help_flag = true)]
+    Put(PutArgs),
+    /// A get.
+    #[command(disable_help_flag = true)]
+    Get(GetArgs),
+    /// A delete.
+    #[command(disable_help_flag = true)]
+    Del(DelArgs),
+}
+
 /// Parses `500ms`, `5s`, `1.5s`, `2m`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -259,6 +408,42 @@ mod tests {
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
         ReplLine::command().debug_assert();
+        TxnRequestLine::command().debug_assert();
+    }
+
+    #[test]
+    fn etcdctl_flags_parse() {
+        let line = ReplLine::try_parse_from([
+            "get",
+            "k",
+            "--sort-by",
+            "MODIFY",
+            "--order",
+            "descend",
+            "--rev",
+            "3",
+        ])
+        .unwrap();
+        match line.command {
+            KvCommand::Get(g) => {
+                assert_eq!(g.sort_by, Some(SortByArg::Modify));
+                assert_eq!(g.order, Some(OrderArg::Descend));
+                assert_eq!(g.rev, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(ReplLine::try_parse_from(["get", "k", "--prefix", "--from-key"]).is_err());
+        assert!(ReplLine::try_parse_from(["del", "k", "z", "--from-key"]).is_err());
+        match ReplLine::try_parse_from(["put", "k", "v", "--lease", "ff", "--prev-kv"])
+            .unwrap()
+            .command
+        {
+            KvCommand::Put(p) => assert_eq!((p.lease, p.prev_kv), (Some(255), true)),
+            other => panic!("{other:?}"),
+        }
+        assert!(ReplLine::try_parse_from(["put", "k", "v", "--lease", "xyz"]).is_err());
+        assert!(ReplLine::try_parse_from(["compaction", "5", "--physical"]).is_ok());
+        assert!(ReplLine::try_parse_from(["alarm", "list"]).is_ok());
     }
 
     #[test]

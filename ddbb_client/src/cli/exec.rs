@@ -1,22 +1,37 @@
 //! Running one shared command ([`KvCommand`]) against a cluster, producing a [`Report`].
+//!
+//! `put`, `get` and `del` are built as [`Request`]s (a RESP command plus how to show its
+//! reply), so that one-shot commands and the requests inside a `txn` share one code path.
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ddbb_libs::cmd::{KeyRange, RangeView};
-use ddbb_libs::{Consistency, KeyValue};
+use ddbb_libs::cmd::{
+    parse_kvs, Alarm, Compact, Del, DelTarget, KeyRange, Put, PutReply, Range, RangeView, TxnReply,
+};
+use ddbb_libs::kv::{SortOrder, SortTarget};
+use ddbb_libs::{Command, Consistency, Frame, KeyValue};
 
-use super::args::{ConsistencyArg, GetArgs, KvCommand, MemberCommand};
+use super::args::{
+    AlarmCommand, ConsistencyArg, DelArgs, GetArgs, KvCommand, MemberCommand, OrderArg, PutArgs,
+    SortByArg,
+};
+use super::txn::TxnInput;
 use super::CliError;
-use crate::client::{Client, EndpointStatus, RangeOptions, RangeReply};
+use crate::client::{Client, EndpointStatus};
 use crate::output::{unhex, Member, Report};
 use crate::Error;
 
-/// True when `command` takes its value from stdin (`put KEY` without a value).
+/// True when `command` reads stdin: `put KEY` without a value, and `txn`.
 pub fn needs_stdin(command: &KvCommand) -> bool {
-    matches!(command, KvCommand::Put(p) if p.value.is_none())
+    matches!(command, KvCommand::Put(p) if p.value.is_none()) || is_txn(command)
+}
+
+/// True for `txn`, whose stdin is its text (never hex-decoded as a whole).
+pub fn is_txn(command: &KvCommand) -> bool {
+    matches!(command, KvCommand::Txn(_))
 }
 
 /// Turns a value read from stdin into the value to write: one trailing newline is dropped
@@ -34,7 +49,8 @@ pub fn stdin_value(mut input: Vec<u8>, hex: bool) -> Result<Bytes, CliError> {
     Ok(Bytes::from(input))
 }
 
-/// Runs `command`; `stdin` holds the value for `put KEY` when [`needs_stdin`] said so.
+/// Runs `command`; `stdin` holds the value for `put KEY`, or the text of a `txn`, when
+/// [`needs_stdin`] said so.
 pub async fn execute(
     client: &Client,
     command: &KvCommand,
@@ -44,29 +60,42 @@ pub async fn execute(
     let arg = |s: &OsStr| arg_bytes(s, hex);
     let report = match command {
         KvCommand::Put(p) => {
-            let key = arg(&p.key)?;
             let value = match (&p.value, stdin) {
                 (Some(v), _) => arg(v)?,
                 (None, Some(v)) => v,
                 (None, None) => return Err(CliError::Usage("missing VALUE for put".into())),
             };
-            match p.if_revision {
-                Some(rev) => Report::Put(client.put_if_revision(key, value, rev).await?),
-                None => Report::Put(Some(client.put(key, value).await?)),
+            run(client, &put_request(p, value, hex)?).await?
+        }
+        KvCommand::Get(g) => run(client, &get_request(g, hex)?).await?,
+        KvCommand::Del(d) => run(client, &del_request(d, hex)?).await?,
+        KvCommand::Txn(_) => {
+            let text =
+                stdin.ok_or_else(|| CliError::Usage("txn reads its input from stdin".into()))?;
+            let input = TxnInput::parse(&String::from_utf8_lossy(&text), hex)?;
+            txn(client, input).await?
+        }
+        KvCommand::Compaction(c) => {
+            let cmd = Command::Compact(Compact {
+                revision: c.revision,
+                physical: c.physical,
+                request: None,
+            });
+            match client.execute(cmd).await? {
+                Frame::Simple(s) if s == "OK" => Report::Compacted(c.revision),
+                other => return Err(unexpected(&other)),
             }
         }
-        KvCommand::Get(g) => get(client, g, hex).await?,
-        KvCommand::Del(d) => {
-            let key = arg(&d.key)?;
-            let deleted = if d.prefix {
-                client.delete_range(KeyRange::prefix(key)).await?
-            } else if let Some(end) = &d.range_end {
-                client.delete_range(range_to(key, arg(end)?)).await?
-            } else {
-                client.delete([key]).await?
-            };
-            Report::Deleted(deleted)
-        }
+        KvCommand::Alarm { command } => match command {
+            AlarmCommand::List => Report::Alarms(client.alarm(Alarm::List).await?),
+            AlarmCommand::Disarm => {
+                // etcd prints the alarms it cleared; DISARM answers those still raised, so
+                // list them first.
+                let raised = client.alarm(Alarm::List).await?;
+                client.alarm(Alarm::Disarm).await?;
+                Report::Alarms(raised)
+            }
+        },
         KvCommand::Cas(c) => Report::Cas(
             client
                 .cas(arg(&c.key)?, arg(&c.expected)?, arg(&c.new)?)
@@ -85,20 +114,133 @@ pub async fn execute(
     Ok(report)
 }
 
-async fn get(client: &Client, g: &GetArgs, hex: bool) -> Result<Report, CliError> {
+/// How to show a request's reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Show {
+    /// `put`: `OK`, then the previous kv if asked.
+    Put,
+    /// `get`: key and value lines, keys only, values only, or a count.
+    Get {
+        /// Keys without values.
+        keys_only: bool,
+        /// Values without keys (simple format).
+        values_only: bool,
+    },
+    /// `del`: the count, then the deleted kvs if asked.
+    Del,
+}
+
+/// A `put`, `get` or `del` as a RESP command, alone or inside a `TXN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The command sent.
+    pub command: Command,
+    /// How its reply is shown.
+    pub show: Show,
+}
+
+impl Request {
+    /// The report of this request's reply frame (alone, or one item of a `TXN` reply).
+    pub fn report(&self, frame: Frame) -> Result<Report, CliError> {
+        let bad = |f: &Frame| unexpected(f);
+        let (status, extra) = match frame {
+            // `[status, previous kv(s)]` when a put or del asked for them.
+            Frame::Array(mut items)
+                if !matches!(self.show, Show::Get { .. }) && items.len() == 2 =>
+            {
+                let extra = items.pop();
+                (items.pop().unwrap_or(Frame::Null), extra)
+            }
+            other => (other, None),
+        };
+        match self.show {
+            Show::Put => {
+                let revision = match status {
+                    Frame::Integer(n) if n >= 0 => (n != 0).then_some(n as u64),
+                    other => return Err(bad(&other)),
+                };
+                let prev_kv = match extra {
+                    None | Some(Frame::Null) => None,
+                    Some(kv) => Some(KeyValue::from_frame(kv).map_err(protocol)?),
+                };
+                Ok(Report::Put { revision, prev_kv })
+            }
+            Show::Del => {
+                let deleted = match status {
+                    Frame::Integer(n) if n >= 0 => n as u64,
+                    other => return Err(bad(&other)),
+                };
+                let prev_kvs = match extra {
+                    None => Vec::new(),
+                    Some(kvs) => parse_kvs(kvs).map_err(protocol)?,
+                };
+                Ok(Report::Deleted { deleted, prev_kvs })
+            }
+            Show::Get {
+                keys_only,
+                values_only,
+            } => {
+                let kvs = match status {
+                    Frame::Integer(n) if n >= 0 => return Ok(Report::Count(n as u64)),
+                    Frame::Array(items) if keys_only => items
+                        .into_iter()
+                        .map(|f| match f {
+                            Frame::Bulk(key) => Ok(KeyValue {
+                                key,
+                                ..KeyValue::default()
+                            }),
+                            other => Err(bad(&other)),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    frame @ Frame::Array(_) => parse_kvs(frame).map_err(protocol)?,
+                    other => return Err(bad(&other)),
+                };
+                Ok(Report::Kvs {
+                    kvs,
+                    keys_only,
+                    values_only,
+                })
+            }
+        }
+    }
+}
+
+/// Sends one request and reports its reply.
+async fn run(client: &Client, request: &Request) -> Result<Report, CliError> {
+    let frame = client.execute(request.command.clone()).await?;
+    request.report(frame)
+}
+
+/// `put KEY VALUE [--if-revision R] [--lease ID] [--prev-kv]` (the value already read).
+pub fn put_request(p: &PutArgs, value: Bytes, hex: bool) -> Result<Request, CliError> {
+    Ok(Request {
+        command: Command::Put(Put {
+            key: arg_bytes(&p.key, hex)?,
+            value,
+            if_revision: p.if_revision,
+            lease: p.lease.unwrap_or(0),
+            prev_kv: p.prev_kv,
+            request: None,
+            reply: PutReply::Revision,
+        }),
+        show: Show::Put,
+    })
+}
+
+/// `get KEY [RANGE_END] [options]` as a `RANGE`.
+pub fn get_request(g: &GetArgs, hex: bool) -> Result<Request, CliError> {
     let key = arg_bytes(&g.key, hex)?;
     let range = if g.prefix {
         KeyRange::prefix(key)
+    } else if g.from_key {
+        KeyRange {
+            start: key,
+            end: None,
+        }
     } else if let Some(end) = &g.range_end {
         range_to(key, arg_bytes(end, hex)?)
     } else {
-        // Exactly one key: [key, key\0).
-        let mut end = key.to_vec();
-        end.push(0);
-        KeyRange {
-            start: key,
-            end: Some(Bytes::from(end)),
-        }
+        single_key(key)
     };
     let view = if g.count_only {
         RangeView::CountOnly
@@ -111,32 +253,108 @@ async fn get(client: &Client, g: &GetArgs, hex: bool) -> Result<Report, CliError
         ConsistencyArg::Linearizable => Consistency::Linearizable,
         ConsistencyArg::Serializable => Consistency::Serializable,
     };
-    let options = RangeOptions {
-        limit: g.limit,
-        view,
-        consistency,
-        ..RangeOptions::default()
-    };
-    let kvs = match client.range(range, options).await? {
-        RangeReply::Count(n) => return Ok(Report::Count(n)),
-        RangeReply::Revisions(kvs) => kvs,
-        RangeReply::Keys(keys) => keys
-            .into_iter()
-            .map(|key| KeyValue {
-                key,
-                value: Bytes::new(),
-                ..KeyValue::default()
-            })
-            .collect(),
-        RangeReply::Pairs(_) => {
-            return Err(Error::Protocol("pairs where revisions were asked for".into()).into())
-        }
-    };
-    Ok(Report::Kvs {
-        kvs,
-        keys_only: g.keys_only,
-        values_only: g.print_value_only,
+    Ok(Request {
+        command: Command::Range(Range {
+            range,
+            limit: g.limit.filter(|&l| l > 0),
+            view,
+            revision: g.rev,
+            sort: sort(g.sort_by, g.order),
+            filters: [0; 4],
+            consistency,
+        }),
+        show: Show::Get {
+            keys_only: g.keys_only,
+            values_only: g.print_value_only,
+        },
     })
+}
+
+/// etcd's rule: a sort target without an order sorts ascending; an order without a target
+/// sorts by key.
+fn sort(by: Option<SortByArg>, order: Option<OrderArg>) -> Option<(SortTarget, SortOrder)> {
+    if by.is_none() && order.is_none() {
+        return None;
+    }
+    let target = match by.unwrap_or(SortByArg::Key) {
+        SortByArg::Create => SortTarget::Create,
+        SortByArg::Key => SortTarget::Key,
+        SortByArg::Modify => SortTarget::Mod,
+        SortByArg::Value => SortTarget::Value,
+        SortByArg::Version => SortTarget::Version,
+    };
+    let order = match order.unwrap_or(OrderArg::Ascend) {
+        OrderArg::Ascend => SortOrder::Ascend,
+        OrderArg::Descend => SortOrder::Descend,
+    };
+    Some((target, order))
+}
+
+/// `del KEY [RANGE_END] [--prefix|--from-key] [--prev-kv]`.
+pub fn del_request(d: &DelArgs, hex: bool) -> Result<Request, CliError> {
+    let key = arg_bytes(&d.key, hex)?;
+    let target = if d.prefix {
+        DelTarget::Range(KeyRange::prefix(key))
+    } else if d.from_key {
+        DelTarget::Range(KeyRange {
+            start: key,
+            end: None,
+        })
+    } else if let Some(end) = &d.range_end {
+        DelTarget::Range(range_to(key, arg_bytes(end, hex)?))
+    } else {
+        DelTarget::Keys(vec![key])
+    };
+    Ok(Request {
+        command: Command::Del(Del {
+            target,
+            prev_kv: d.prev_kv,
+            request: None,
+        }),
+        show: Show::Del,
+    })
+}
+
+/// Runs a parsed `txn` and reports the outcome of the branch that ran.
+async fn txn(client: &Client, input: TxnInput) -> Result<Report, CliError> {
+    let (txn, success, failure) = input.into_txn();
+    let reply: TxnReply = client.txn(txn).await?;
+    let ran = if reply.succeeded { &success } else { &failure };
+    if ran.len() != reply.replies.len() {
+        return Err(protocol(format!(
+            "{} replies for {} requests",
+            reply.replies.len(),
+            ran.len()
+        )));
+    }
+    let responses = ran
+        .iter()
+        .zip(reply.replies)
+        .map(|(request, frame)| request.report(frame))
+        .collect::<Result<_, _>>()?;
+    Ok(Report::Txn {
+        succeeded: reply.succeeded,
+        revision: reply.revision,
+        responses,
+    })
+}
+
+/// Exactly one key: `[key, key\0)`.
+fn single_key(key: Bytes) -> KeyRange {
+    let mut end = key.to_vec();
+    end.push(0);
+    KeyRange {
+        start: key,
+        end: Some(Bytes::from(end)),
+    }
+}
+
+fn protocol(e: impl std::fmt::Display) -> CliError {
+    Error::Protocol(e.to_string()).into()
+}
+
+fn unexpected(frame: &Frame) -> CliError {
+    protocol(format!("unexpected reply {frame}"))
 }
 
 /// `[start, end)`; an empty `end` reaches to the last key, as on the wire.

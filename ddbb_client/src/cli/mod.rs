@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod exec;
+pub mod txn;
 
 pub use args::{Cli, Command, GlobalArgs, KvCommand, OutputArgs, PlaygroundArgs, ReplLine};
 
@@ -23,8 +24,9 @@ use crate::{playground, repl, Error};
 /// Why a `ddbb` invocation failed; [`CliError::exit_code`] maps it to the exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// A request failed (or the input was refused by the client library).
-    #[error(transparent)]
+    /// A request failed (or the input was refused by the client library). etcd's errors
+    /// (`etcdserver: ...`) are shown as they are, as etcdctl shows them.
+    #[error("{}", client_error_text(.0))]
     Client(#[from] Error),
     /// Bad arguments or input.
     #[error("{0}")]
@@ -35,6 +37,14 @@ pub enum CliError {
     /// The playground could not start its replicas.
     #[error("playground: {0}")]
     Playground(String),
+}
+
+/// A client error as `Error: ...` shows it.
+fn client_error_text(e: &Error) -> String {
+    match e {
+        Error::Server(msg) if msg.starts_with("etcdserver: ") => msg.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl CliError {
@@ -69,7 +79,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
 fn one_shot(global: &GlobalArgs, command: &KvCommand) -> Result<ExitCode, CliError> {
     let client = client(global)?;
     let hex = global.output.hex;
-    let stdin = if exec::needs_stdin(command) {
+    let stdin = if let KvCommand::Txn(t) = command {
+        let prompt = t.interactive || std::io::stdin().is_terminal();
+        let text = txn::read_text(&mut std::io::stdin().lock(), prompt)?;
+        Some(bytes::Bytes::from(text))
+    } else if exec::needs_stdin(command) {
         if std::io::stdin().is_terminal() {
             complain("(reading the value from stdin; end it with Ctrl-D)");
         }

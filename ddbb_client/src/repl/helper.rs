@@ -5,7 +5,7 @@
 //! exactly what it accepts.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use clap::CommandFactory;
 use rustyline::completion::{Completer, Pair};
@@ -26,6 +26,30 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("exit", "Leave the REPL (also quit, or Ctrl-D)"),
     ("quit", "Leave the REPL (also exit, or Ctrl-D)"),
 ];
+
+/// What the line being typed is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// A command (the normal prompt).
+    #[default]
+    Command,
+    /// A compare of a `txn`: `value("k") = "v"`.
+    Compare,
+    /// A request of a `txn`: `put`, `get` or `del`.
+    Request,
+}
+
+/// The compare targets of a `txn`, with the rest of a compare as a hint.
+pub const COMPARE_TARGETS: &[(&str, &str)] = &[
+    ("value(\"", "KEY\") = \"VALUE\""),
+    ("version(\"", "KEY\") = \"VERSION\""),
+    ("create(\"", "KEY\") = \"REVISION\""),
+    ("mod(\"", "KEY\") = \"REVISION\""),
+    ("lease(\"", "KEY\") = \"LEASE ID (hex)\""),
+];
+
+/// The commands a `txn` request may be.
+const TXN_REQUESTS: &[&str] = &["get", "put", "del"];
 
 /// What the helper knows about one command.
 #[derive(Clone, Debug)]
@@ -136,6 +160,8 @@ pub struct ReplHelper {
     color: bool,
     /// The prompt as given to rustyline, and its coloured version.
     prompt: RefCell<(String, String)>,
+    /// What the line being typed is.
+    mode: Cell<Mode>,
 }
 
 impl ReplHelper {
@@ -147,7 +173,13 @@ impl ReplHelper {
             node_ids: (1..=nodes).map(|i| i.to_string()).collect(),
             color,
             prompt: RefCell::new((String::new(), String::new())),
+            mode: Cell::new(Mode::Command),
         }
+    }
+
+    /// Sets what the next lines are (inside a `txn`, or commands again).
+    pub fn set_mode(&self, mode: Mode) {
+        self.mode.set(mode);
     }
 
     /// The shared commands.
@@ -162,6 +194,15 @@ impl ReplHelper {
 
     /// Completion candidates for the word ending at `pos`, and where that word starts.
     pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        if self.mode.get() == Mode::Compare {
+            let word = &line[..pos];
+            let found = COMPARE_TARGETS
+                .iter()
+                .map(|(t, _)| t.to_string())
+                .filter(|t| t.starts_with(word.trim_start()) && !word.contains('('))
+                .collect();
+            return (line.len() - line.trim_start().len(), found);
+        }
         let start = words::word_start(line, pos);
         let word = &line[start..pos];
         let Ok(before) = words::split(&line[..start]) else {
@@ -171,7 +212,9 @@ impl ReplHelper {
             .into_iter()
             .map(|w| String::from_utf8_lossy(&w).into_owned())
             .collect();
+        let in_txn = self.mode.get() == Mode::Request;
         let options: Vec<String> = match before.first() {
+            None if in_txn => TXN_REQUESTS.iter().map(|r| r.to_string()).collect(),
             None => self
                 .commands
                 .iter()
@@ -179,6 +222,7 @@ impl ReplHelper {
                 .chain(BUILTINS.iter().map(|(b, _)| b.to_string()))
                 .chain(self.meta.iter().map(|(m, _)| m.clone()))
                 .collect(),
+            Some(first) if in_txn && !TXN_REQUESTS.contains(&first.as_str()) => Vec::new(),
             Some(first) if first == "help" && before.len() == 1 => self
                 .commands
                 .iter()
@@ -221,8 +265,27 @@ impl ReplHelper {
 
     /// The hint after the cursor: the rest of a command name, or its missing arguments.
     pub fn hint_for(&self, line: &str) -> Option<String> {
+        if self.mode.get() == Mode::Compare {
+            // `mo` → `d("KEY") = "REVISION"`; `value("` → `KEY") = "VALUE"`.
+            let typed = line.trim_start();
+            let mut found = COMPARE_TARGETS.iter().filter_map(|(target, rest)| {
+                let full = format!("{target}{rest}");
+                let fits =
+                    !typed.is_empty() && full.starts_with(typed) && typed.len() <= target.len();
+                fits.then(|| full[typed.len()..].to_string())
+            });
+            let only = found.next()?;
+            return found.next().is_none().then_some(only);
+        }
         if line.trim().is_empty() {
             return None;
+        }
+        if self.mode.get() == Mode::Request {
+            let first = line.split_whitespace().next().unwrap_or("");
+            let known = TXN_REQUESTS.iter().any(|r| r.starts_with(first));
+            if !known {
+                return None;
+            }
         }
         let ends_in_space = line.ends_with(char::is_whitespace);
         let words = words::split(line).ok()?;
@@ -277,7 +340,8 @@ impl Completer for ReplHelper {
             .into_iter()
             .map(|c| Pair {
                 display: c.clone(),
-                replacement: format!("{c} "),
+                // `value("` goes on with the key, not a space.
+                replacement: if c.ends_with('"') { c } else { format!("{c} ") },
             })
             .collect();
         Ok((start, pairs))
@@ -370,6 +434,39 @@ mod tests {
         assert_eq!(h.hint_for("member ").as_deref(), Some("list"));
         assert_eq!(h.hint_for("put k v "), None);
         assert_eq!(h.hint_for(".no").as_deref(), Some("des"));
+    }
+
+    #[test]
+    fn txn_lines_complete_compares_and_requests() {
+        let h = helper();
+        h.set_mode(Mode::Compare);
+        assert_eq!(h.candidates("m", 1), (0, vec!["mod(\"".to_string()]));
+        assert_eq!(h.candidates("", 0).1.len(), 5);
+        assert_eq!(
+            h.hint_for("mo").as_deref(),
+            Some("d(\"KEY\") = \"REVISION\"")
+        );
+        assert_eq!(
+            h.hint_for("value(\"").as_deref(),
+            Some("KEY\") = \"VALUE\"")
+        );
+        assert_eq!(h.hint_for("value(\"k\") "), None);
+        assert_eq!(h.hint_for("v"), None); // value or version
+        h.set_mode(Mode::Request);
+        assert_eq!(h.candidates("", 0).1, ["del", "get", "put"]);
+        assert!(h.candidates("st", 2).1.is_empty());
+        assert_eq!(h.candidates("put k v --pr", 12).1, ["--prev-kv"]);
+        assert_eq!(h.hint_for("put ").as_deref(), Some("<KEY> [VALUE]"));
+        assert_eq!(h.hint_for("status "), None);
+        h.set_mode(Mode::Command);
+        assert!(h.candidates("t", 1).1.contains(&"txn".to_string()));
+        assert_eq!(h.candidates("alarm ", 6).1, ["disarm", "list"]);
+        assert_eq!(
+            h.candidates("get k --sort-by ", 16).1,
+            ["create", "key", "modify", "value", "version"]
+        );
+        assert_eq!(h.candidates("get k --order ", 14).1, ["ascend", "descend"]);
+        assert_eq!(h.hint_for("compaction ").as_deref(), Some("<REVISION>"));
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! - After each command a dimmed line gives its latency (when stdout is a terminal).
 //! - Colours only when stdin and stdout are terminals and `NO_COLOR` is unset.
 //! - Ctrl-C cancels the line being typed, or the command running; Ctrl-D exits.
+//! - `txn` prompts for its compares, success and failure requests (etcdctl's `txn -i`),
+//!   checking each line as it is entered; a blank line ends a section, Ctrl-C drops the
+//!   transaction.
 
 pub mod helper;
 pub mod words;
@@ -30,11 +33,11 @@ use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 use tokio::runtime::Runtime;
 
-use crate::cli::{complain, exec, say, write_stdout, CliError, ReplLine};
+use crate::cli::{complain, exec, say, txn, write_stdout, CliError, ReplLine};
 use crate::client::Client;
 use crate::output::{Format, Style};
 use crate::playground::Playground;
-use helper::{ReplHelper, BUILTINS};
+use helper::{Mode, ReplHelper, BUILTINS};
 
 /// How long the prompt waits for `STATUS` before showing the leader as unknown.
 const PROMPT_STATUS_TIMEOUT: Duration = Duration::from_millis(700);
@@ -135,7 +138,7 @@ pub fn run(
                         let _ = editor.save_history(path);
                     }
                 }
-                if let Flow::Exit = repl.handle(&line, editor.helper()) {
+                if let Flow::Exit = repl.handle(&line, &mut editor) {
                     break;
                 }
             }
@@ -199,8 +202,8 @@ impl Repl<'_, '_> {
         (plain, colored)
     }
 
-    /// Runs one line.
-    fn handle(&mut self, line: &str, helper: Option<&ReplHelper>) -> Flow {
+    /// Runs one line (and, for `txn`, the lines that follow it).
+    fn handle(&mut self, line: &str, editor: &mut Editor<ReplHelper, DefaultHistory>) -> Flow {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             return Flow::Continue;
@@ -217,7 +220,7 @@ impl Repl<'_, '_> {
             "exit" | "quit" => return Flow::Exit,
             "help" | "?" => {
                 let topic = words.get(1).map(|w| w.to_string_lossy().into_owned());
-                self.help(topic.as_deref(), helper);
+                self.help(topic.as_deref(), editor.helper());
                 return Flow::Continue;
             }
             _ => {}
@@ -239,11 +242,20 @@ impl Repl<'_, '_> {
                 return Flow::Continue;
             }
         };
-        if exec::needs_stdin(&parsed.command) {
+        let hex = parsed.output.hex || self.defaults.hex;
+        let mut input = None;
+        if exec::is_txn(&parsed.command) {
+            match self.read_txn(editor, hex) {
+                Some(text) => input = Some(Bytes::from(text)),
+                None => {
+                    self.error("txn cancelled");
+                    return Flow::Continue;
+                }
+            }
+        } else if exec::needs_stdin(&parsed.command) {
             self.error("give the value as an argument (put KEY VALUE); quote it if it has spaces");
             return Flow::Continue;
         }
-        let hex = parsed.output.hex || self.defaults.hex;
         let style = Style {
             format: parsed.output.write_out.unwrap_or(self.defaults.format),
             hex,
@@ -251,9 +263,8 @@ impl Repl<'_, '_> {
         };
         let start = Instant::now();
         let client = self.client.clone();
-        let result = self.cancellable(async move {
-            exec::execute(&client, &parsed.command, hex, None::<Bytes>).await
-        });
+        let result = self
+            .cancellable(async move { exec::execute(&client, &parsed.command, hex, input).await });
         let took = start.elapsed();
         match result {
             None => self.error("cancelled"),
@@ -267,6 +278,60 @@ impl Repl<'_, '_> {
         }
         self.latency(took);
         Flow::Continue
+    }
+
+    /// Reads a transaction's three sections with the line editor, checking each line as it
+    /// is entered (a bad line is reported and may be typed again); `None` when Ctrl-C
+    /// cancelled it. The end of input ends the remaining sections.
+    fn read_txn(
+        &self,
+        editor: &mut Editor<ReplHelper, DefaultHistory>,
+        hex: bool,
+    ) -> Option<String> {
+        let terminal = std::io::stdin().is_terminal();
+        let prompt = if terminal { "> " } else { "" };
+        let mut text = String::new();
+        let result = 'sections: {
+            for (i, title) in txn::SECTIONS.iter().enumerate() {
+                if terminal {
+                    say(title);
+                }
+                let mode = if i == 0 { Mode::Compare } else { Mode::Request };
+                if let Some(h) = editor.helper() {
+                    h.set_mode(mode);
+                    h.set_prompt(prompt, prompt);
+                }
+                loop {
+                    match editor.readline(prompt) {
+                        Ok(line) => {
+                            let line = line.trim();
+                            if line.is_empty() {
+                                text.push('\n');
+                                break;
+                            }
+                            let checked = match mode {
+                                Mode::Compare => txn::parse_compare(line, hex).map(drop),
+                                _ => txn::parse_request(line, hex).map(drop),
+                            };
+                            match checked {
+                                Ok(()) => {
+                                    text.push_str(line);
+                                    text.push('\n');
+                                }
+                                Err(e) => self.error(&e.to_string()),
+                            }
+                        }
+                        Err(ReadlineError::Eof) => break 'sections Some(()),
+                        Err(_) => break 'sections None,
+                    }
+                }
+            }
+            Some(())
+        };
+        if let Some(h) = editor.helper() {
+            h.set_mode(Mode::Command);
+        }
+        result.map(|()| text)
     }
 
     /// Runs a playground meta-command.
