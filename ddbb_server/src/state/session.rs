@@ -16,7 +16,9 @@
 //! At most [`MAX_SESSIONS`] clients are kept; the least recently used are evicted first.
 //! Everything is deterministic, so every replica keeps the same table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use imbl::OrdMap;
 
 use ddbb_libs::{LogIndex, RequestId};
 use serde::{Deserialize, Serialize};
@@ -48,10 +50,11 @@ struct Session {
     last_used: LogIndex,
 }
 
-/// Every client's session.
+/// Every client's session, in a persistent map: cloning the table for a snapshot is O(1), and
+/// a session is copied only when it is next written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionTable {
-    sessions: HashMap<u64, Session>,
+    sessions: OrdMap<u64, Session>,
 }
 
 impl SessionTable {
