@@ -128,8 +128,14 @@ impl ServerConfig {
         if !self.peers.contains_key(&self.id) {
             return Err(Error::Config(format!("--id {} is not in --peers", self.id)));
         }
-        if let Some(id) = self.grpc_peers.keys().find(|id| !self.peers.contains_key(id)) {
-            return Err(Error::Config(format!("--grpc-peers names {id}, which is not in --peers")));
+        if let Some(id) = self
+            .grpc_peers
+            .keys()
+            .find(|id| !self.peers.contains_key(id))
+        {
+            return Err(Error::Config(format!(
+                "--grpc-peers names {id}, which is not in --peers"
+            )));
         }
         if self.cluster_id == 0 {
             return Err(Error::Config("cluster id must not be 0".into()));

@@ -229,7 +229,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
     /// Publishes the leader and ballot when they changed.
     fn publish_view(&self) {
         let view = ReplicaView {
-            leader: self.paxos.get_current_leader().map_or(0, |(leader, _)| leader),
+            leader: self
+                .paxos
+                .get_current_leader()
+                .map_or(0, |(leader, _)| leader),
             term: u64::from(self.paxos.get_promise().n),
             revision: self.state.revision(),
         };

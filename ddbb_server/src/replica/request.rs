@@ -1,7 +1,9 @@
 //! What the protocol adapters (RESP, and later gRPC) ask of the replica loop, and what it
 //! answers: typed requests and typed responses only; rendering is the adapter's business.
 
-use ddbb_libs::kv::{AlarmMember, KvError, RangeRequest, RangeResponse, WriteOutcome, WriteRequest};
+use ddbb_libs::kv::{
+    AlarmMember, KvError, RangeRequest, RangeResponse, WriteOutcome, WriteRequest,
+};
 use ddbb_libs::{Consistency, NodeId, RequestId, StatusReply};
 use tokio::sync::oneshot;
 

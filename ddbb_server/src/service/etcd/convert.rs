@@ -105,7 +105,11 @@ fn request_op(op: pb::RequestOp) -> Result<kv::RequestOp, Status> {
         Some(P::RequestPut(r)) => kv::RequestOp::Put(put_request(r)),
         Some(P::RequestDeleteRange(r)) => kv::RequestOp::DeleteRange(delete_request(r)),
         Some(P::RequestTxn(r)) => kv::RequestOp::Txn(txn_request(r)?),
-        None => return Err(Status::invalid_argument("etcdserver: empty request operation")),
+        None => {
+            return Err(Status::invalid_argument(
+                "etcdserver: empty request operation",
+            ))
+        }
     })
 }
 
@@ -115,7 +119,11 @@ pub fn txn_request(r: pb::TxnRequest) -> Result<kv::TxnRequest, Status> {
         ops.into_iter().map(request_op).collect()
     };
     Ok(kv::TxnRequest {
-        compare: r.compare.into_iter().map(compare).collect::<Result<_, _>>()?,
+        compare: r
+            .compare
+            .into_iter()
+            .map(compare)
+            .collect::<Result<_, _>>()?,
         success: ops(r.success)?,
         failure: ops(r.failure)?,
     })
