@@ -25,6 +25,20 @@ pub struct ServerArgs {
     /// Address for clients (RESP2, e.g. redis-cli).
     #[arg(long)]
     pub client_addr: SocketAddr,
+    /// Address for etcd v3 gRPC clients (etcdctl, etcd client libraries). Off when absent.
+    #[arg(long)]
+    pub grpc_addr: Option<SocketAddr>,
+    /// Every replica's gRPC address, ID=IP:PORT,... (this one's may be included): the client
+    /// URLs of etcd's MemberList, which `etcdctl --cluster` connects to. Without it MemberList
+    /// only knows this replica's --grpc-addr.
+    #[arg(long, default_value = "")]
+    pub grpc_peers: String,
+    /// Largest gRPC request in bytes (etcd's flag; default 1.5 MiB).
+    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_REQUEST_BYTES)]
+    pub max_request_bytes: usize,
+    /// Most concurrent gRPC streams per client connection (etcd's flag).
+    #[arg(long, default_value_t = 1024)]
+    pub max_concurrent_streams: u32,
     /// Data directory for the WAL and snapshots (created if missing). Without it the log is
     /// kept in memory and nothing survives a restart.
     #[arg(long)]
@@ -108,6 +122,10 @@ impl ServerArgs {
     pub fn into_config(self) -> crate::Result<ServerConfig> {
         let peers = ServerConfig::parse_peers(&self.peers)?;
         let mut c = ServerConfig::new(self.id, peers, self.client_addr);
+        c.grpc_addr = self.grpc_addr;
+        c.grpc_peers = ServerConfig::parse_peers(&self.grpc_peers)?;
+        c.max_request_bytes = self.max_request_bytes;
+        c.max_concurrent_streams = self.max_concurrent_streams;
         c.data_dir = self.data_dir;
         c.fsync = self.fsync;
         c.snapshot_every = self.snapshot_every;

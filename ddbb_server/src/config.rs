@@ -10,6 +10,9 @@ use ddbb_libs::NodeId;
 use crate::error::{Error, Result};
 use crate::storage::disk::DiskRef;
 
+/// etcd's default `--max-request-bytes`: 1.5 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 3 * 512 * 1024;
+
 /// Everything one replica needs to start.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -19,6 +22,15 @@ pub struct ServerConfig {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Where clients connect (RESP2).
     pub client_addr: SocketAddr,
+    /// Where etcd v3 gRPC clients connect (`None`: no gRPC service).
+    pub grpc_addr: Option<SocketAddr>,
+    /// Other replicas' gRPC addresses, for `Cluster.MemberList`'s client URLs (this replica's
+    /// own is `grpc_addr`).
+    pub grpc_peers: BTreeMap<NodeId, SocketAddr>,
+    /// Largest gRPC request in bytes (etcd's `--max-request-bytes`).
+    pub max_request_bytes: usize,
+    /// Most concurrent gRPC streams per connection (etcd's `--max-concurrent-streams`).
+    pub max_concurrent_streams: u32,
     /// Where the replica keeps its data (used by durable storage).
     pub data_dir: Option<PathBuf>,
     /// Cluster id: peers with another id are refused; also OmniPaxos' configuration id.
@@ -71,6 +83,10 @@ impl ServerConfig {
             id,
             peers,
             client_addr,
+            grpc_addr: None,
+            grpc_peers: BTreeMap::new(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_concurrent_streams: 1024,
             data_dir: None,
             cluster_id: 1,
             tick: Duration::from_millis(10),
@@ -111,6 +127,15 @@ impl ServerConfig {
         }
         if !self.peers.contains_key(&self.id) {
             return Err(Error::Config(format!("--id {} is not in --peers", self.id)));
+        }
+        if let Some(id) = self
+            .grpc_peers
+            .keys()
+            .find(|id| !self.peers.contains_key(id))
+        {
+            return Err(Error::Config(format!(
+                "--grpc-peers names {id}, which is not in --peers"
+            )));
         }
         if self.cluster_id == 0 {
             return Err(Error::Config("cluster id must not be 0".into()));

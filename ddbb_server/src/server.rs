@@ -12,6 +12,7 @@ use crate::config::ServerConfig;
 use crate::entry::LogEntry;
 use crate::error::{Error, Result};
 use crate::replica::Replica;
+use crate::service::etcd::{EtcdConfig, MemberInfo};
 use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::storage::{self, DecidedPrefix, SharedWal, WalOptions};
@@ -28,6 +29,7 @@ pub struct ServerHandle {
     replica: JoinHandle<Result<()>>,
     client_addr: SocketAddr,
     peer_addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
 }
 
 impl ServerHandle {
@@ -39,6 +41,11 @@ impl ServerHandle {
     /// Where peers connect.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer_addr
+    }
+
+    /// Where etcd gRPC clients connect, when `--grpc-addr` was given.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// Waits until the replica stops by itself (a storage failure) and returns why.
@@ -74,8 +81,16 @@ pub async fn start_with_faults(
     let peer_addr = config.peer_addr();
     let peer_listener = bind(peer_addr).await?;
     let client_listener = bind(config.client_addr).await?;
+    let grpc_listener = match config.grpc_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let peer_addr = peer_listener.local_addr()?;
     let client_addr = client_listener.local_addr()?;
+    let grpc_addr = match &grpc_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
 
     // Open storage first: whether the data dir is new decides the join guard.
     let wal = match &config.data_dir {
@@ -106,7 +121,7 @@ pub async fn start_with_faults(
     if config.unsafe_local_reads {
         warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }
-    let replica = match wal {
+    let (replica, view) = match wal {
         Some(wal) => {
             let replica = Replica::new(
                 &config,
@@ -115,15 +130,28 @@ pub async fn start_with_faults(
                 transport,
                 empty_data_dir,
             )?;
-            tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
+            let view = replica.subscribe();
+            let task = tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()));
+            (task, view)
         }
         None => {
             warn!("no --data-dir: the log is kept in memory and nothing survives a restart");
             let (log, control) = storage::memory();
             let replica = Replica::new(&config, DecidedPrefix(log), control, transport, false)?;
-            tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()))
+            let view = replica.subscribe();
+            let task = tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()));
+            (task, view)
         }
     };
+    if let (Some(listener), Some(addr)) = (grpc_listener, grpc_addr) {
+        tokio::spawn(service::etcd::run(
+            listener,
+            request_tx.clone(),
+            view,
+            etcd_config(&config, addr),
+            shutdown.clone(),
+        ));
+    }
     tokio::spawn(service::run(
         client_listener,
         request_tx,
@@ -137,13 +165,40 @@ pub async fn start_with_faults(
         },
         shutdown,
     ));
-    info!(id = config.id, %client_addr, %peer_addr, "replica started");
+    info!(id = config.id, %client_addr, %peer_addr, ?grpc_addr, "replica started");
     Ok(ServerHandle {
         trigger,
         replica,
         client_addr,
         peer_addr,
+        grpc_addr,
     })
+}
+
+/// The gRPC service's settings: this replica's bound gRPC address and `--grpc-peers` for the
+/// others.
+fn etcd_config(config: &ServerConfig, grpc_addr: SocketAddr) -> EtcdConfig {
+    let members = config
+        .peers
+        .iter()
+        .map(|(&id, &peer_addr)| MemberInfo {
+            id,
+            peer_addr,
+            grpc_addr: if id == config.id {
+                Some(grpc_addr)
+            } else {
+                config.grpc_peers.get(&id).copied()
+            },
+        })
+        .collect();
+    EtcdConfig {
+        cluster_id: u64::from(config.cluster_id),
+        member_id: config.id,
+        request_timeout: config.request_timeout,
+        max_request_bytes: config.max_request_bytes,
+        max_concurrent_streams: config.max_concurrent_streams,
+        members,
+    }
 }
 
 /// Opens (or creates, durably) `<data_dir>` and the WAL in `<data_dir>/wal`, replaying what it

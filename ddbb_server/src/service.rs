@@ -10,6 +10,8 @@
 //! connection stays open; broken framing or a frame over the limit gets `-ERR Protocol error`
 //! and closes that connection only.
 
+pub mod etcd;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -281,6 +283,7 @@ fn render(command: &Command, response: Response) -> Frame {
             Err(e) => render_error(&e),
         },
         Response::Status(status) => status.to_frame(),
+        Response::State(_) => Frame::err("this command cannot be served"),
     }
 }
 

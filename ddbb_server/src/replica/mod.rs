@@ -26,7 +26,7 @@ mod writes;
 pub use compactor::AutoCompaction;
 use compactor::Compactor;
 
-pub use request::{ReadOutcome, Request, Response};
+pub use request::{ReadOutcome, ReplicaView, Request, Response, StateCopy};
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,7 +36,7 @@ use omnipaxos::messages::sequence_paxos::{PaxosMessage, PaxosMsg};
 use omnipaxos::storage::Storage;
 use omnipaxos::util::LogEntry as PaxosEntry;
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, info, warn};
 
@@ -102,6 +102,8 @@ pub struct Replica<S: Storage<LogEntry>> {
     /// Writes to propose at the end of this pass.
     batch: Vec<WriteCommand>,
     join_guard: Option<JoinGuard>,
+    /// Leader and ballot, published after every pass (see [`Replica::subscribe`]).
+    view: watch::Sender<ReplicaView>,
 }
 
 impl<S: Storage<LogEntry>> Replica<S> {
@@ -167,6 +169,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 heard: BTreeSet::new(),
                 needed: config.peers.len() / 2,
             }),
+            view: watch::Sender::new(ReplicaView::default()),
         };
         // Rebuild the state machine from what storage recovered (snapshot + decided suffix)
         // before serving anything.
@@ -233,8 +236,31 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
     }
 
+    /// The leader and ballot as of the end of the latest pass, for the protocol adapters.
+    pub fn subscribe(&self) -> watch::Receiver<ReplicaView> {
+        self.view.subscribe()
+    }
+
+    /// Publishes the leader and ballot when they changed.
+    fn publish_view(&self) {
+        let view = ReplicaView {
+            leader: self
+                .paxos
+                .get_current_leader()
+                .map_or(0, |(leader, _)| leader),
+            term: u64::from(self.paxos.get_promise().n),
+            revision: self.state.revision(),
+        };
+        self.view.send_if_modified(|v| {
+            let changed = *v != view;
+            *v = view;
+            changed
+        });
+    }
+
     /// Propose, sync, send, apply: the end of every pass.
     fn finish_pass(&mut self) -> Result<()> {
+        self.publish_view();
         if self.join_guard.is_some() {
             return Ok(()); // requests wait until the guard lifts (or time out)
         }
@@ -268,6 +294,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.held = after_sync;
         self.apply_decided()?;
         self.maybe_snapshot();
+        self.publish_view();
         Ok(())
     }
 
@@ -374,6 +401,12 @@ impl<S: Storage<LogEntry>> Replica<S> {
             }
             Request::Status { reply } => {
                 let _ = reply.send(Response::Status(Box::new(self.status())));
+            }
+            Request::State { reply } => {
+                let _ = reply.send(Response::State(Box::new(StateCopy {
+                    store: self.state.store().clone(),
+                    alarms: self.state.alarms(),
+                })));
             }
         }
     }

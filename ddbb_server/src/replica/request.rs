@@ -1,10 +1,13 @@
 //! What the protocol adapters (RESP, and later gRPC) ask of the replica loop, and what it
 //! answers: typed requests and typed responses only; rendering is the adapter's business.
 
-use ddbb_libs::kv::{KvError, RangeRequest, RangeResponse, WriteOutcome, WriteRequest};
-use ddbb_libs::{Consistency, RequestId, StatusReply};
+use ddbb_libs::kv::{
+    AlarmMember, KvError, RangeRequest, RangeResponse, WriteOutcome, WriteRequest,
+};
+use ddbb_libs::{Consistency, NodeId, RequestId, StatusReply};
 use tokio::sync::oneshot;
 
+use crate::state::mvcc::MvccStore;
 use crate::state::KvState;
 
 /// A request handed to the replica loop; the answer comes back on `reply`.
@@ -28,6 +31,12 @@ pub enum Request {
         /// Where the [`Response::Read`] goes.
         reply: oneshot::Sender<Response>,
     },
+    /// A copy of the MVCC store and the alarms as of now (O(1): the store is a persistent map),
+    /// for work done off the loop: etcd's `HashKV` and `Snapshot`, alarm listing.
+    State {
+        /// Where the [`Response::State`] goes.
+        reply: oneshot::Sender<Response>,
+    },
     /// The replica's view of itself (`STATUS`).
     Status {
         /// Where the [`Response::Status`] goes.
@@ -44,6 +53,29 @@ pub enum Response {
     Read(ReadOutcome),
     /// To a status request.
     Status(Box<StatusReply>),
+    /// To a state request.
+    State(Box<StateCopy>),
+}
+
+/// The answer to [`Request::State`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateCopy {
+    /// The MVCC store (shares its nodes with the loop's: cloning it was O(1)).
+    pub store: MvccStore,
+    /// The raised alarms.
+    pub alarms: Vec<AlarmMember>,
+}
+
+/// What the loop publishes after every pass for the protocol adapters (etcd's response headers
+/// and health check): cheap to read, never waits on the loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaView {
+    /// The leader this replica follows (0: none known).
+    pub leader: NodeId,
+    /// The ballot number this replica promised (etcd's `raft_term`).
+    pub term: u64,
+    /// The store revision as of the latest apply.
+    pub revision: i64,
 }
 
 /// What a read came to: the store revision it saw (etcd's header revision) and the result.

@@ -28,6 +28,8 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 pub struct Cluster {
     pub peers: String,
     pub client_addrs: Vec<SocketAddr>,
+    /// etcd gRPC addresses (`--grpc-addr`), empty unless started with [`Cluster::start_grpc`].
+    pub grpc_addrs: Vec<SocketAddr>,
     children: Vec<Option<Child>>,
     extra_args: Vec<String>,
     pub dir: tempfile::TempDir,
@@ -56,10 +58,38 @@ impl Cluster {
         Cluster {
             peers,
             client_addrs,
+            grpc_addrs: Vec::new(),
             children: (0..n).map(|_| None).collect(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// Starts `n` replicas that also serve the etcd gRPC API (`--grpc-addr`, and
+    /// `--grpc-peers` naming every replica's).
+    pub fn start_grpc(n: usize, extra_args: &[&str]) -> Cluster {
+        let mut cluster = Cluster::configure(n, extra_args);
+        cluster.grpc_addrs = free_ports(n)
+            .into_iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect();
+        for id in 1..=n as u64 {
+            cluster.restart(id);
+        }
+        cluster
+    }
+
+    /// Replica `id`'s gRPC address.
+    pub fn grpc(&self, id: u64) -> SocketAddr {
+        self.grpc_addrs[id as usize - 1]
+    }
+
+    /// `ID=IP:PORT,...` of the gRPC addresses.
+    fn grpc_peers(&self) -> String {
+        let items: Vec<String> = (1..=self.grpc_addrs.len())
+            .map(|i| format!("{i}={}", self.grpc_addrs[i - 1]))
+            .collect();
+        items.join(",")
     }
 
     pub fn len(&self) -> usize {
@@ -86,7 +116,17 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("replica-{id}.log")))
             .expect("log file");
+        let mut grpc = Vec::new();
+        if !self.grpc_addrs.is_empty() {
+            grpc.extend([
+                "--grpc-addr".to_string(),
+                self.grpc(id).to_string(),
+                "--grpc-peers".to_string(),
+                self.grpc_peers(),
+            ]);
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_ddbb_server"))
+            .args(&grpc)
             .arg("--id")
             .arg(id.to_string())
             .arg("--peers")

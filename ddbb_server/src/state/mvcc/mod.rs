@@ -12,6 +12,7 @@
 //!   tombstones).
 //! - [`store`]: [`MvccStore`]: `range`, `put`, `delete_range`, `compact`, size accounting.
 //! - [`txn`]: `txn` with etcd's compare rules and request checks ([`validate_txn`]).
+//! - [`hash`]: [`hash_kv`], etcd's `HashKV` checksum of the history up to a revision.
 //! - [`snapshot`]: the store's serde format (a versioned flat list of changes).
 //!
 //! How a caller (the replica) uses it:
@@ -24,6 +25,7 @@
 //! - `store.clone()` is O(1) (a persistent map with structural sharing): take it on the loop,
 //!   encode it elsewhere.
 
+pub mod hash;
 pub mod history;
 pub mod revision;
 pub mod snapshot;
@@ -42,6 +44,7 @@ pub use ddbb_libs::kv::{
     PutResponse, RangeRequest, RangeResponse, RequestOp, ResponseOp, SortOrder, SortTarget,
     TargetUnion, TxnRequest, TxnResponse,
 };
+pub use hash::{hash_kv, KvHash};
 pub use revision::Revision;
 pub use snapshot::SNAPSHOT_FORMAT_VERSION;
 pub use store::{Applied, MvccStore, CHANGE_OVERHEAD_BYTES};

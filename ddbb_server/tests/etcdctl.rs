@@ -1,0 +1,434 @@
+//! The real `etcdctl` (Debian's `etcd-client`, ETCDCTL_API=3) against a 3-replica DDBB on its
+//! etcd gRPC port, unchanged. Where the expected output is not obvious, the same script runs
+//! against a real `etcd` (Debian's `etcd-server`) and the outputs are compared, after zeroing
+//! what legitimately differs (cluster id, member id, raft term).
+//!
+//! Without the tools the tests say that they skipped, except under CI (`CI=true`), where a
+//! missing tool is a failure (`scripts/test` installs them).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// The path of `name`, or `None` (and a SKIPPED note) when it is not installed.
+fn tool(name: &str, package: &str) -> Option<String> {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{name} is missing under CI: scripts/test must install {package}"
+        );
+        eprintln!("SKIPPED: {name} not installed (apt-get install {package})");
+    }
+    found
+}
+
+/// What one etcdctl call printed.
+#[derive(Debug, PartialEq, Eq)]
+struct Out {
+    ok: bool,
+    stdout: String,
+    /// The `Error: ...` line, if any (the rest of stderr is timestamped client logging).
+    error: String,
+}
+
+/// etcdctl against a fixed list of endpoints.
+struct Ctl {
+    bin: String,
+    endpoints: String,
+}
+
+impl Ctl {
+    fn new(bin: &str, endpoints: &[SocketAddr]) -> Ctl {
+        let eps: Vec<String> = endpoints.iter().map(|a| a.to_string()).collect();
+        Ctl {
+            bin: bin.to_string(),
+            endpoints: eps.join(","),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.endpoints, "--command-timeout=10s"])
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn etcdctl");
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("etcdctl output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            error: stderr
+                .lines()
+                .filter(|l| l.starts_with("Error:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    /// Runs and asserts success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(out.ok, "etcdctl {args:?} failed: {out:?}");
+        out.stdout
+    }
+
+    /// Waits until `endpoint health` passes (the server is up and has a leader).
+    async fn wait_healthy(&self) {
+        wait_until(&format!("{} to be healthy", self.endpoints), || async {
+            self.run(&["endpoint", "health"], None).ok.then_some(())
+        })
+        .await;
+    }
+}
+
+/// A single real etcd on free loopback ports, killed (by PID) on drop.
+struct RealEtcd {
+    child: Child,
+    client: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl RealEtcd {
+    fn start(bin: &str) -> RealEtcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(2);
+        let client = SocketAddr::from(([127, 0, 0, 1], ports[0]));
+        let peer = format!("http://127.0.0.1:{}", ports[1]);
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
+        let child = Command::new(bin)
+            .args(["--name", "t", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &format!("http://{client}")])
+            .args(["--advertise-client-urls", &format!("http://{client}")])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("t={peer}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        RealEtcd {
+            child,
+            client,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for RealEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Zeroes what differs between clusters in etcdctl's output: the header's cluster id, member
+/// id and raft term (JSON and `-w fields`).
+fn normalize(out: Out) -> Out {
+    fn zero(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map.iter_mut() {
+                    if matches!(k.as_str(), "cluster_id" | "member_id" | "raft_term") {
+                        *x = Value::from(0);
+                    } else {
+                        zero(x);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(zero),
+            _ => {}
+        }
+    }
+    let json = out.stdout.starts_with('{') || out.stdout.starts_with('[');
+    let stdout = match serde_json::from_str::<Value>(&out.stdout)
+        .ok()
+        .filter(|_| json)
+    {
+        Some(mut v) => {
+            zero(&mut v);
+            v.to_string()
+        }
+        None => out
+            .stdout
+            .lines()
+            .map(|l| {
+                for field in ["\"ClusterID\"", "\"MemberID\"", "\"RaftTerm\""] {
+                    if l.starts_with(field) {
+                        return format!("{field} : 0\n");
+                    }
+                }
+                format!("{l}\n")
+            })
+            .collect(),
+    };
+    Out { stdout, ..out }
+}
+
+const TXN_A_IS_4444: &str = "value(\"a\") = \"4444\"\n\nput t yes\n\nput t no\n\n";
+const TXN_A_IS_NOPE: &str = "value(\"a\") = \"nope\"\n\nput t yes\nget a\n\nput t no\nget a\n\n";
+
+/// The script both DDBB and etcd run: (args, stdin). Revisions are the same on both (each
+/// starts at 1 and the first write gets 2).
+fn script() -> Vec<(Vec<&'static str>, Option<&'static str>)> {
+    let c = |args: &[&'static str]| (args.to_vec(), None);
+    vec![
+        c(&["put", "a", "1"]),
+        c(&["put", "b", "22"]),
+        c(&["put", "c", "333"]),
+        c(&["put", "a", "4444", "-w", "json"]),
+        c(&["put", "p/x", "1"]),
+        c(&["put", "p/y", "2", "--prev-kv"]),
+        c(&["put", "p/y", "3", "--prev-kv", "-w", "json"]),
+        c(&["get", "a"]),
+        c(&["get", "a", "-w", "json"]),
+        c(&["get", "--prefix", "p/", "-w", "json"]),
+        c(&["get", "--prefix", "p/", "--keys-only"]),
+        c(&["get", "b", "--from-key"]),
+        c(&["get", "a", "--from-key", "--limit", "2", "-w", "json"]),
+        c(&[
+            "get",
+            "a",
+            "--from-key",
+            "--sort-by=MODIFY",
+            "--order=DESCEND",
+        ]),
+        c(&[
+            "get",
+            "a",
+            "--from-key",
+            "--sort-by=VALUE",
+            "--order=ASCEND",
+            "--keys-only",
+        ]),
+        c(&[
+            "get",
+            "a",
+            "--from-key",
+            "--sort-by=VERSION",
+            "--limit",
+            "1",
+        ]),
+        c(&["get", "a", "--rev", "3", "-w", "json"]),
+        c(&["get", "a", "--consistency", "s", "-w", "fields"]),
+        c(&["get", "nothing", "-w", "json"]),
+        (vec!["txn", "-w", "json"], Some(TXN_A_IS_4444)),
+        (vec!["txn"], Some(TXN_A_IS_NOPE)),
+        (vec!["txn", "-w", "json"], Some(TXN_A_IS_NOPE)),
+        c(&["del", "--prev-kv", "t", "-w", "json"]),
+        c(&["del", "--prefix", "p/"]),
+        c(&["del", "nothing"]),
+        c(&["compact", "5"]),
+        c(&["get", "a", "--rev", "3"]),
+        c(&["get", "a", "--rev", "1000"]),
+        c(&["get", "a", "--rev", "5"]),
+        c(&["alarm", "list"]),
+    ]
+}
+
+fn run_script(ctl: &Ctl) -> Vec<Out> {
+    script()
+        .into_iter()
+        .map(|(args, stdin)| normalize(ctl.run(&args, stdin)))
+        .collect()
+}
+
+/// The script through a follower, compared step by step with a real etcd's output (or, without
+/// etcd, against the expectations that do not need it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_kv_matches_real_etcd() {
+    let Some(ctl_bin) = tool("etcdctl", "etcd-client") else {
+        return;
+    };
+    let cluster = Cluster::start_grpc(3, &[]);
+    let leader = cluster.wait_for_leader().await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let ddbb = Ctl::new(&ctl_bin, &[cluster.grpc(follower)]);
+    ddbb.wait_healthy().await;
+    let got = run_script(&ddbb);
+
+    // What does not need etcd to be known.
+    let at = |args: &[&str]| {
+        let i = script()
+            .iter()
+            .position(|(a, _)| a == args)
+            .expect("step in script");
+        &got[i]
+    };
+    assert_eq!(at(&["put", "a", "1"]).stdout, "OK\n");
+    assert_eq!(at(&["get", "a"]).stdout, "a\n4444\n");
+    assert_eq!(
+        at(&["get", "b", "--from-key"]).stdout,
+        "b\n22\nc\n333\np/x\n1\np/y\n3\n"
+    );
+    assert_eq!(
+        at(&["get", "--prefix", "p/", "--keys-only"]).stdout,
+        "p/x\n\np/y\n\n"
+    );
+    assert_eq!(
+        at(&["get", "a", "--rev", "3"]).error,
+        "Error: etcdserver: mvcc: required revision has been compacted"
+    );
+    assert_eq!(
+        at(&["get", "a", "--rev", "1000"]).error,
+        "Error: etcdserver: mvcc: required revision is a future revision"
+    );
+    assert_eq!(at(&["txn"]).stdout, "FAILURE\n\nOK\n\na\n4444\n");
+    assert_eq!(at(&["compact", "5"]).stdout, "compacted revision 5\n");
+    assert_eq!(at(&["del", "--prefix", "p/"]).stdout, "2\n");
+    for (step, out) in script().iter().zip(&got) {
+        let expect_ok = !matches!(step.0.as_slice(), ["get", "a", "--rev", "3" | "1000"]);
+        assert_eq!(out.ok, expect_ok, "{step:?}: {out:?}");
+    }
+
+    let Some(etcd_bin) = tool("etcd", "etcd-server") else {
+        return;
+    };
+    let etcd = RealEtcd::start(&etcd_bin);
+    let real = Ctl::new(&ctl_bin, &[etcd.client]);
+    real.wait_healthy().await;
+    let want = run_script(&real);
+    for ((step, got), want) in script().iter().zip(&got).zip(&want) {
+        assert_eq!(got, want, "DDBB and etcd differ on etcdctl {:?}", step.0);
+    }
+}
+
+/// Maintenance and Cluster through etcdctl, through a follower, then after the leader is
+/// killed: endpoint status/health/hashkv, member list, alarm list, snapshot save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_maintenance_and_cluster_survive_a_leader_kill() {
+    let Some(ctl_bin) = tool("etcdctl", "etcd-client") else {
+        return;
+    };
+    let mut cluster = Cluster::start_grpc(3, &[]);
+    let leader = cluster.wait_for_leader().await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let all = Ctl::new(&ctl_bin, &cluster.grpc_addrs);
+    let via_follower = Ctl::new(&ctl_bin, &[cluster.grpc(follower)]);
+    via_follower.wait_healthy().await;
+
+    for i in 0..10 {
+        via_follower.ok(&["put", &format!("k{i}"), &format!("v{i}")]);
+    }
+
+    // member list: ids, names, peer and client (gRPC) URLs.
+    let members: Value =
+        serde_json::from_str(&via_follower.ok(&["member", "list", "-w", "json"])).unwrap();
+    let members = members["members"].as_array().expect("members").clone();
+    assert_eq!(members.len(), 3);
+    for (i, m) in members.iter().enumerate() {
+        let id = i as u64 + 1;
+        assert_eq!(m["ID"].as_u64(), Some(id), "{m}");
+        assert_eq!(m["name"], format!("ddbb-{id}"));
+        assert_eq!(m["clientURLs"][0], format!("http://{}", cluster.grpc(id)));
+    }
+    // `endpoint health --cluster` dials every member's client URL.
+    let health = via_follower.run(&["endpoint", "health", "--cluster"], None);
+    assert!(health.ok, "{health:?}");
+
+    // endpoint status: every replica names the same leader; revision 11 after 10 puts.
+    let status: Value =
+        serde_json::from_str(&all.ok(&["endpoint", "status", "-w", "json"])).unwrap();
+    let status = status.as_array().expect("one status per endpoint").clone();
+    assert_eq!(status.len(), 3);
+    for s in &status {
+        let st = &s["Status"];
+        // The leader may move while the cluster settles; it is always one of the three.
+        assert!((1..=3).contains(&st["leader"].as_u64().unwrap_or(0)), "{s}");
+        assert_eq!(st["header"]["revision"].as_i64(), Some(11), "{s}");
+        assert!(st["raftTerm"].as_u64().unwrap_or(0) >= 1, "{s}");
+        assert!(st["version"].as_str().unwrap().starts_with("3.4."), "{s}");
+    }
+
+    // hashkv: every replica applied the same log, so the hashes agree.
+    let hashes = wait_until("equal hashes on every replica", || async {
+        let v: Value = serde_json::from_str(&all.ok(&["endpoint", "hashkv", "-w", "json"])).ok()?;
+        let hashes: Vec<u64> = v
+            .as_array()?
+            .iter()
+            .map(|e| e["HashKV"]["hash"].as_u64())
+            .collect::<Option<_>>()?;
+        (hashes.len() == 3 && hashes.iter().all(|h| *h == hashes[0])).then_some(hashes)
+    })
+    .await;
+    assert_ne!(hashes[0], 0);
+
+    assert_eq!(via_follower.ok(&["alarm", "list"]), "");
+
+    // snapshot save writes a file etcdctl accepts (its size is a multiple of 512 plus the
+    // 32-byte SHA-256 it checks for).
+    let snap = cluster.dir.path().join("snap.db");
+    let saved = Ctl::new(&ctl_bin, &[cluster.grpc(follower)])
+        .run(&["snapshot", "save", snap.to_str().unwrap()], None);
+    assert!(saved.ok, "{saved:?}");
+    let len = std::fs::metadata(&snap).expect("snapshot file").len();
+    assert_eq!(len % 512, 32);
+
+    // Kill the leader; the survivors elect another and keep serving etcdctl.
+    let leader = cluster.wait_for_leader().await;
+    cluster.kill(leader);
+    let new_leader = cluster.wait_for_leader().await;
+    assert_ne!(new_leader, leader);
+    let survivors: Vec<SocketAddr> = cluster.alive().iter().map(|&id| cluster.grpc(id)).collect();
+    let alive = Ctl::new(&ctl_bin, &survivors);
+    let through = Ctl::new(&ctl_bin, &survivors[..1]);
+    wait_until("a write after the leader kill", || async {
+        through
+            .run(&["put", "after", "kill"], None)
+            .ok
+            .then_some(())
+    })
+    .await;
+    assert_eq!(through.ok(&["get", "after"]), "after\nkill\n");
+    let keys = through.ok(&["get", "k", "--prefix", "--keys-only"]);
+    assert_eq!(keys.lines().filter(|l| !l.is_empty()).count(), 10, "{keys}");
+    // Both survivors name the same live leader (not necessarily `new_leader`: leadership may
+    // move again while the cluster settles).
+    let alive_ids = cluster.alive();
+    wait_until("the survivors to agree on a live leader", || async {
+        let v: Value =
+            serde_json::from_str(&alive.ok(&["endpoint", "status", "-w", "json"])).ok()?;
+        let leaders: Vec<u64> = v
+            .as_array()?
+            .iter()
+            .map(|s| s["Status"]["leader"].as_u64())
+            .collect::<Option<_>>()?;
+        let agreed = leaders.len() == 2 && leaders[0] == leaders[1];
+        (agreed && alive_ids.contains(&leaders[0])).then_some(())
+    })
+    .await;
+    assert!(alive.run(&["endpoint", "health"], None).ok);
+    let snap2 = cluster.dir.path().join("snap2.db");
+    assert!(
+        through
+            .run(&["snapshot", "save", snap2.to_str().unwrap()], None)
+            .ok
+    );
+}
