@@ -54,10 +54,10 @@ use crate::shutdown::Shutdown;
 /// refuses it; between the two, the request gets "etcdserver: request is too large".
 pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 
-/// The etcd version `Maintenance.Status` reports: the etcd API DDBB speaks. etcdctl and clients
-/// only use it to pick features; DDBB implements etcd 3.4's API (the `+ddbb` suffix says it
-/// is not etcd itself).
-pub const ETCD_VERSION: &str = "3.4.23+ddbb";
+/// The etcd version `Maintenance.Status` reports: the etcd API DDBB speaks. Clients use it to
+/// pick features, and some parse it as dotted integers (Patroni does: `3.4.0-ddbb` breaks it),
+/// so it is a plain etcd version number.
+pub const ETCD_VERSION: &str = "3.4.23";
 
 /// One member of the cluster as `Cluster.MemberList` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
