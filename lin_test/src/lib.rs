@@ -76,6 +76,7 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod stop;
+pub mod txn_history;
 pub mod workload;
 
 pub use checker::{check_key, check_operations, CheckOptions, Counterexample, KeyReport, Verdict};
