@@ -77,6 +77,7 @@ pub mod report;
 pub mod runner;
 pub mod stop;
 pub mod txn_history;
+pub mod txn_workload;
 pub mod workload;
 
 pub use checker::{check_key, check_operations, CheckOptions, Counterexample, KeyReport, Verdict};
