@@ -252,5 +252,16 @@ pub fn verdict_line(overall: &Overall) -> String {
             unknown.len(),
             unknown.join(", key ")
         ),
+        Overall::StrictSerializable { txns } => {
+            format!("VERDICT: strict serializable ({txns} transactions)")
+        }
+        Overall::NotStrictSerializable {
+            serializable: false,
+            anomalies,
+        } => format!("VERDICT: NOT serializable: {anomalies}"),
+        Overall::NotStrictSerializable {
+            serializable: true,
+            anomalies,
+        } => format!("VERDICT: NOT strict serializable (but serializable): {anomalies}"),
     }
 }
