@@ -126,10 +126,33 @@ impl fmt::Display for TxnEvent {
     }
 }
 
+/// Lists read longer than this are shown by their last elements in reports.
+const SHOWN_ELEMENTS: usize = 6;
+
 impl fmt::Display for Txn {
-    /// `process 3 [[:append 1 4] [:r 2 [1]]] (:ok, :index 17..19)`.
+    /// `process 3 [[:append 1 4] [:r 2 [1]]] (:ok, :index 17..19)`; long lists read are
+    /// shortened to their last elements: `[:r 2 [... 8 9] (40 elements)]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "process {} {} (", self.process, Mops(&self.mops))?;
+        write!(f, "process {} [", self.process)?;
+        for (i, m) in self.mops.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            match m {
+                Mop::Read(k, Some(list)) if list.len() > SHOWN_ELEMENTS => {
+                    let tail = &list[list.len() - SHOWN_ELEMENTS..];
+                    let items: Vec<String> = tail.iter().map(i64::to_string).collect();
+                    write!(
+                        f,
+                        "[:r {k} [... {}] ({} elements)]",
+                        items.join(" "),
+                        list.len()
+                    )?;
+                }
+                other => write!(f, "{other}")?,
+            }
+        }
+        f.write_str("] (")?;
         match &self.completion {
             Some(c) => write!(f, "{}, :index {}..{})", self.outcome, self.invoke.index, c.index),
             None => write!(f, "open, :index {}..)", self.invoke.index),
