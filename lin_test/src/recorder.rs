@@ -117,13 +117,7 @@ impl Recorder {
     }
 
     /// Records a transaction event; returns its `:time`.
-    pub fn txn(
-        &self,
-        kind: EventType,
-        mops: Vec<Mop>,
-        process: i64,
-        error: Option<String>,
-    ) -> i64 {
+    pub fn txn(&self, kind: EventType, mops: Vec<Mop>, process: i64, error: Option<String>) -> i64 {
         self.push(|time, index| Entry::Txn {
             event: TxnEvent {
                 kind,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::checker::append::check_append;
 use crate::checker::{check_operations, CheckOptions};
 use crate::cluster::{self, AddressPlan, Cluster, ServerCommand};
 use crate::error::{Error, Result};
@@ -21,7 +22,6 @@ use crate::network::{NetChoice, NetMode, Network};
 use crate::recorder::Recorder;
 use crate::report::{self, Overall, RunReport};
 use crate::stop::Stop;
-use crate::checker::append::check_append;
 use crate::txn_history::pair_txns;
 use crate::txn_workload::{TxnWorker, TxnWorkload, TxnWorkloadConfig};
 use crate::workload::{Mix, Worker, Workload, WorkloadConfig};
@@ -353,15 +353,11 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
             readers.push(match (&driver, worker) {
                 (Driver::Register(workload), AnyWorker::Register(worker)) => {
                     let workload = workload.clone();
-                    tokio::spawn(
-                        async move { workload.final_reads(worker, &recorder, stop).await },
-                    )
+                    tokio::spawn(async move { workload.final_reads(worker, &recorder, stop).await })
                 }
                 (Driver::Txn(workload), AnyWorker::Txn(worker)) => {
                     let workload = workload.clone();
-                    tokio::spawn(
-                        async move { workload.final_reads(worker, &recorder, stop).await },
-                    )
+                    tokio::spawn(async move { workload.final_reads(worker, &recorder, stop).await })
                 }
                 _ => return Err(harness("internal error: a worker of the other workload")),
             });

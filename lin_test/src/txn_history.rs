@@ -154,7 +154,11 @@ impl fmt::Display for Txn {
         }
         f.write_str("] (")?;
         match &self.completion {
-            Some(c) => write!(f, "{}, :index {}..{})", self.outcome, self.invoke.index, c.index),
+            Some(c) => write!(
+                f,
+                "{}, :index {}..{})",
+                self.outcome, self.invoke.index, c.index
+            ),
             None => write!(f, "open, :index {}..)", self.invoke.index),
         }
     }
@@ -266,11 +270,10 @@ pub fn parse_txn_events(text: &str) -> Result<Vec<TxnEvent>> {
     }
     let mut events = Vec::new();
     for (ordinal, (line, form)) in forms.iter().enumerate() {
-        let event = event_from_edn(form, ordinal)
-            .map_err(|message| Error::InvalidEvent {
-                line: *line,
-                message,
-            })?;
+        let event = event_from_edn(form, ordinal).map_err(|message| Error::InvalidEvent {
+            line: *line,
+            message,
+        })?;
         events.extend(event);
     }
     Ok(events)

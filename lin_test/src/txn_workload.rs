@@ -243,7 +243,11 @@ pub fn classify_commit(mops: &[Mop], response: Response) -> TxnCompletion {
                 return done(
                     unknown,
                     same,
-                    Some(format!("{} replies to {} operations", reply.replies.len(), mops.len())),
+                    Some(format!(
+                        "{} replies to {} operations",
+                        reply.replies.len(),
+                        mops.len()
+                    )),
                 );
             }
             let mut filled = Vec::with_capacity(mops.len());
@@ -296,7 +300,9 @@ impl TxnWorkload {
         let mut mops: Vec<Mop> = Vec::with_capacity(n);
         for _ in 0..n {
             let k = rng.gen_range(0..keys);
-            let appended = mops.iter().any(|m| matches!(m, Mop::Append(k2, _) if *k2 == k));
+            let appended = mops
+                .iter()
+                .any(|m| matches!(m, Mop::Append(k2, _) if *k2 == k));
             if rng.gen_bool(0.5) && !appended {
                 mops.push(Mop::Append(
                     k,
@@ -455,7 +461,11 @@ mod tests {
         assert_eq!(done.kind, EventType::Ok);
         assert_eq!(done.mops[1], Mop::Read(2, Some(vec![])));
         assert_eq!(done.mops[2], Mop::Read(1, Some(vec![3, 5, 7])));
-        let refused = Frame::Array(vec![Frame::Integer(0), Frame::Integer(14), Frame::Array(vec![])]);
+        let refused = Frame::Array(vec![
+            Frame::Integer(0),
+            Frame::Integer(14),
+            Frame::Array(vec![]),
+        ]);
         let done = classify_commit(&mops, Response::Reply(refused));
         assert_eq!((done.kind, done.error), (EventType::Fail, None));
         let lost = classify_commit(&mops, Response::Lost("timeout".into()));

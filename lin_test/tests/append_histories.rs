@@ -10,7 +10,9 @@ fn history(steps: &[(&str, i64, &str)]) -> String {
         .iter()
         .enumerate()
         .map(|(i, (kind, p, value))| {
-            format!("{{:type :{kind}, :f :txn, :value {value}, :process {p}, :time {i}, :index {i}}}\n")
+            format!(
+                "{{:type :{kind}, :f :txn, :value {value}, :process {p}, :time {i}, :index {i}}}\n"
+            )
         })
         .collect()
 }
@@ -22,7 +24,12 @@ fn check(steps: &[(&str, i64, &str)]) -> AppendReport {
 
 fn assert_found(r: &AppendReport, kind: AnomalyKind, verdict: TxnVerdict) {
     let shown: Vec<String> = r.anomalies.iter().map(|a| a.to_string()).collect();
-    assert!(r.has(kind), "expected {kind}, found [{}]\n{}", r.anomaly_list(), shown.join("\n"));
+    assert!(
+        r.has(kind),
+        "expected {kind}, found [{}]\n{}",
+        r.anomaly_list(),
+        shown.join("\n")
+    );
     assert_eq!(r.verdict, verdict, "{}", shown.join("\n"));
 }
 
@@ -38,7 +45,12 @@ fn concurrent_appends_seen_in_one_order_are_fine() {
         ("invoke", 0, "[[:r 1 nil] [:r 2 nil] [:r 3 nil]]"),
         ("ok", 0, "[[:r 1 [1 2]] [:r 2 [1]] [:r 3 [9]]]"),
     ]);
-    assert_eq!(r.verdict, TxnVerdict::StrictSerializable, "{:?}", r.anomalies);
+    assert_eq!(
+        r.verdict,
+        TxnVerdict::StrictSerializable,
+        "{:?}",
+        r.anomalies
+    );
     assert_eq!(r.outcomes, [3, 0, 1]);
 }
 
@@ -53,7 +65,12 @@ fn g0_write_cycle() {
         ("ok", 2, "[[:r 1 [1 2]] [:r 2 [2 1]]]"),
     ]);
     assert_found(&r, AnomalyKind::G0, TxnVerdict::NotSerializable);
-    let cycle = &r.anomalies.iter().find(|a| a.kind == AnomalyKind::G0).unwrap().cycle;
+    let cycle = &r
+        .anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::G0)
+        .unwrap()
+        .cycle;
     assert_eq!(cycle.len(), 2);
     assert!(cycle.iter().all(|s| s.edge == "ww"));
 }
@@ -80,7 +97,11 @@ fn g_single_read_skew() {
         ("ok", 2, "[[:r 1 [1]]]"),
     ]);
     assert_found(&r, AnomalyKind::GSingle, TxnVerdict::NotSerializable);
-    let a = r.anomalies.iter().find(|a| a.kind == AnomalyKind::GSingle).unwrap();
+    let a = r
+        .anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::GSingle)
+        .unwrap();
     assert_eq!(a.cycle.iter().filter(|s| s.edge == "rw").count(), 1);
     assert!(a.to_string().contains("-rw (key 1)->"), "{a}");
 }
@@ -136,7 +157,11 @@ fn internal_inconsistency_and_duplicates_and_garbage() {
         ("invoke", 0, "[[:r 1 nil]]"),
         ("ok", 0, "[[:r 1 [1 1]]]"),
     ]);
-    assert_found(&r, AnomalyKind::DuplicateElements, TxnVerdict::NotSerializable);
+    assert_found(
+        &r,
+        AnomalyKind::DuplicateElements,
+        TxnVerdict::NotSerializable,
+    );
     let r = check(&[("invoke", 0, "[[:r 1 nil]]"), ("ok", 0, "[[:r 1 [7]]]")]);
     assert_found(&r, AnomalyKind::GarbageRead, TxnVerdict::NotSerializable);
 }
@@ -153,7 +178,11 @@ fn incompatible_orders() {
         ("invoke", 1, "[[:r 1 nil]]"),
         ("ok", 1, "[[:r 1 [2 1]]]"),
     ]);
-    assert_found(&r, AnomalyKind::IncompatibleOrder, TxnVerdict::NotSerializable);
+    assert_found(
+        &r,
+        AnomalyKind::IncompatibleOrder,
+        TxnVerdict::NotSerializable,
+    );
 }
 
 #[test]
@@ -166,7 +195,11 @@ fn stale_reads_are_realtime_anomalies_only() {
         ("invoke", 1, "[[:r 1 nil]]"),
         ("ok", 1, "[[:r 1 []]]"),
     ]);
-    assert_found(&r, AnomalyKind::LostAppend, TxnVerdict::SerializableNotStrict);
+    assert_found(
+        &r,
+        AnomalyKind::LostAppend,
+        TxnVerdict::SerializableNotStrict,
+    );
     // Seen by someone, then missed by a later read: a cycle through a realtime edge.
     let r = check(&[
         ("invoke", 0, "[[:append 1 1]]"),
@@ -176,7 +209,11 @@ fn stale_reads_are_realtime_anomalies_only() {
         ("invoke", 2, "[[:r 1 nil]]"),
         ("ok", 2, "[[:r 1 []]]"),
     ]);
-    assert_found(&r, AnomalyKind::GSingleRealtime, TxnVerdict::SerializableNotStrict);
+    assert_found(
+        &r,
+        AnomalyKind::GSingleRealtime,
+        TxnVerdict::SerializableNotStrict,
+    );
 }
 
 #[test]
@@ -190,20 +227,33 @@ fn info_transactions_may_or_may_not_have_happened() {
         ("ok", 3, "[[:r 1 [2 1]] [:r 2 [1]]]"),
         ("invoke", 4, "[[:append 3 1]]"),
     ]);
-    assert_eq!(r.verdict, TxnVerdict::StrictSerializable, "{:?}", r.anomalies);
+    assert_eq!(
+        r.verdict,
+        TxnVerdict::StrictSerializable,
+        "{:?}",
+        r.anomalies
+    );
     assert_eq!(r.outcomes, [2, 0, 2]);
 }
 
 #[test]
 fn a_long_serial_history_checks_quickly() {
-    // 3000 transactions over 3 keys, each appending to one key and reading all three.
+    // 1500 transactions over 3 keys, each appending to one key and reading all three.
     let mut steps: Vec<(String, i64, String)> = Vec::new();
     let mut lists: Vec<Vec<i64>> = vec![Vec::new(); 3];
-    for i in 0..3000i64 {
+    for i in 0..1500i64 {
         let k = (i % 3) as usize;
         lists[k].push(i);
         let invoke = format!("[[:append {k} {i}] [:r 0 nil] [:r 1 nil] [:r 2 nil]]");
-        let show = |l: &Vec<i64>| format!("[{}]", l.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "));
+        let show = |l: &Vec<i64>| {
+            format!(
+                "[{}]",
+                l.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        };
         let ok = format!(
             "[[:append {k} {i}] [:r 0 {}] [:r 1 {}] [:r 2 {}]]",
             show(&lists[0]),
@@ -213,8 +263,10 @@ fn a_long_serial_history_checks_quickly() {
         steps.push(("invoke".into(), i % 5, invoke));
         steps.push(("ok".into(), i % 5, ok));
     }
-    let borrowed: Vec<(&str, i64, &str)> =
-        steps.iter().map(|(a, p, v)| (a.as_str(), *p, v.as_str())).collect();
+    let borrowed: Vec<(&str, i64, &str)> = steps
+        .iter()
+        .map(|(a, p, v)| (a.as_str(), *p, v.as_str()))
+        .collect();
     let r = check(&borrowed);
     assert_eq!(r.verdict, TxnVerdict::StrictSerializable);
     eprintln!("checked in {:?}", r.elapsed);

@@ -311,7 +311,11 @@ pub fn check_append(txns: &[Txn]) -> AppendReport {
                     .map(|(j, _, _)| txns[*j].clone());
                 found.add(
                     AnomalyKind::IncompatibleOrder,
-                    format!("key {k} read as {} and as {}: neither is a prefix of the other", short(list), short(order)),
+                    format!(
+                        "key {k} read as {} and as {}: neither is a prefix of the other",
+                        short(list),
+                        short(order)
+                    ),
                     std::iter::once(txns[i].clone()).chain(other).collect(),
                     Vec::new(),
                 );
@@ -322,7 +326,8 @@ pub fn check_append(txns: &[Txn]) -> AppendReport {
     // the elements of the longest list (once) covers it; incompatible reads are checked whole.
     let mut checked_longest = std::collections::HashSet::new();
     for (r, &(i, k, list)) in reads.iter().enumerate() {
-        let whole = !compatible[r] || (list.len() == longest[&k].len() && checked_longest.insert(k));
+        let whole =
+            !compatible[r] || (list.len() == longest[&k].len() && checked_longest.insert(k));
         if !whole {
             if let Some(&last) = list.last() {
                 g1b(txns, &appender, i, k, list, last, &mut found);
@@ -351,7 +356,10 @@ pub fn check_append(txns: &[Txn]) -> AppendReport {
                 ),
                 Some(&a) if txns[a].outcome == Outcome::Fail => found.add(
                     AnomalyKind::G1a,
-                    format!("key {k} read as {}: {e} was appended by a failed transaction", short(list)),
+                    format!(
+                        "key {k} read as {}: {e} was appended by a failed transaction",
+                        short(list)
+                    ),
                     vec![txns[i].clone(), txns[a].clone()],
                     Vec::new(),
                 ),
@@ -487,7 +495,10 @@ fn g1b(
     if a != reader && later {
         found.add(
             AnomalyKind::G1b,
-            format!("key {k} read as {}: {last} was not the last append of its transaction to key {k}", short(list)),
+            format!(
+                "key {k} read as {}: {last} was not the last append of its transaction to key {k}",
+                short(list)
+            ),
             vec![txns[reader].clone(), txns[a].clone()],
             Vec::new(),
         );
@@ -678,7 +689,13 @@ fn tarjan(graph: &Graph, mask: u8, member: &[bool]) -> Vec<Vec<usize>> {
 
 /// A shortest path `from -> ... -> to` (at least one edge) over `mask` edges within `member`;
 /// the nodes from `from` to `to` inclusive.
-fn bfs_path(graph: &Graph, mask: u8, member: &[bool], from: usize, to: usize) -> Option<Vec<usize>> {
+fn bfs_path(
+    graph: &Graph,
+    mask: u8,
+    member: &[bool],
+    from: usize,
+    to: usize,
+) -> Option<Vec<usize>> {
     let mut parent: HashMap<usize, usize> = HashMap::new();
     let mut queue = VecDeque::new();
     for &(w, info) in &graph.adj[from] {
@@ -858,21 +875,21 @@ mod tests {
 
     #[test]
     fn tarjan_finds_components() {
-        let e = |b, mask| {
-            (
-                b,
-                EdgeInfo {
-                    mask,
-                    keys: [0; 4],
-                },
-            )
-        };
+        let e = |b, mask| (b, EdgeInfo { mask, keys: [0; 4] });
         let graph = Graph {
-            adj: vec![vec![e(1, WW)], vec![e(2, WW)], vec![e(0, RW)], vec![e(0, WW)]],
+            adj: vec![
+                vec![e(1, WW)],
+                vec![e(2, WW)],
+                vec![e(0, RW)],
+                vec![e(0, WW)],
+            ],
         };
         let all = vec![true; 4];
         assert_eq!(tarjan(&graph, WW | RW, &all), vec![vec![0, 1, 2]]);
         assert!(tarjan(&graph, WW, &all).is_empty());
-        assert_eq!(bfs_path(&graph, WW | RW, &all, 0, 0), Some(vec![0, 1, 2, 0]));
+        assert_eq!(
+            bfs_path(&graph, WW | RW, &all, 0, 0),
+            Some(vec![0, 1, 2, 0])
+        );
     }
 }
