@@ -34,8 +34,6 @@ use crate::txn_history::{Mop, Txn};
 
 /// Examples kept per anomaly kind (all are counted).
 const EXAMPLES_PER_KIND: usize = 3;
-/// Strongly connected components searched for a concrete cycle.
-const MAX_SCCS_EXPLAINED: usize = 16;
 /// `rw` edges tried per component when looking for a G-single cycle.
 const MAX_RW_TRIES: usize = 400;
 
@@ -430,12 +428,11 @@ pub fn check_append(txns: &[Txn]) -> AppendReport {
 
     // Cycles.
     let everyone = vec![true; txns.len()];
-    let sccs = tarjan(&graph, RT | WW | WR | RW, &everyone);
-    for scc in sccs.iter().take(MAX_SCCS_EXPLAINED) {
-        explain_scc(&graph, scc, txns, &mut found);
-    }
-    for _ in sccs.iter().skip(MAX_SCCS_EXPLAINED) {
-        *found.counts.entry(AnomalyKind::G2Realtime).or_default() += 1;
+    let all: Vec<usize> = (0..txns.len()).collect();
+    let sccs = tarjan(&graph, RT | WW | WR | RW, &everyone, &all);
+    let mut member = vec![false; txns.len()];
+    for scc in &sccs {
+        explain_scc(&graph, scc, &mut member, txns, &mut found);
     }
 
     let mut counts_by_kind: Vec<(AnomalyKind, usize)> = found.counts.into_iter().collect();
@@ -624,25 +621,25 @@ fn realtime_edges(txns: &[Txn], add: &mut impl FnMut(usize, usize, u8, i64)) {
 }
 
 /// Strongly connected components (more than one node) of the subgraph of `member` nodes
-/// and `mask` edges; iterative Tarjan. Components come out largest first.
-fn tarjan(graph: &Graph, mask: u8, member: &[bool]) -> Vec<Vec<usize>> {
-    let n = graph.adj.len();
-    let mut index = vec![usize::MAX; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
+/// and `mask` edges, searched from `roots` (every member node must be among them or
+/// reachable from them); iterative Tarjan. Components come out largest first.
+fn tarjan(graph: &Graph, mask: u8, member: &[bool], roots: &[usize]) -> Vec<Vec<usize>> {
+    // Maps keep the cost proportional to the component, not to the whole graph.
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut low: HashMap<usize, usize> = HashMap::new();
+    let mut on_stack: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut stack = Vec::new();
-    let mut next = 0;
     let mut out = Vec::new();
-    for root in 0..n {
-        if !member[root] || index[root] != usize::MAX {
+    for &root in roots {
+        if !member[root] || index.contains_key(&root) {
             continue;
         }
         let mut work: Vec<(usize, usize)> = vec![(root, 0)];
-        index[root] = next;
-        low[root] = next;
-        next += 1;
+        let next = index.len();
+        index.insert(root, next);
+        low.insert(root, next);
         stack.push(root);
-        on_stack[root] = true;
+        on_stack.insert(root);
         while let Some(&mut (v, ref mut at)) = work.last_mut() {
             let succ = &graph.adj[v];
             if *at < succ.len() {
@@ -651,26 +648,32 @@ fn tarjan(graph: &Graph, mask: u8, member: &[bool]) -> Vec<Vec<usize>> {
                 if info.mask & mask == 0 || !member[w] {
                     continue;
                 }
-                if index[w] == usize::MAX {
-                    index[w] = next;
-                    low[w] = next;
-                    next += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    work.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
+                match index.get(&w) {
+                    None => {
+                        let next = index.len();
+                        index.insert(w, next);
+                        low.insert(w, next);
+                        stack.push(w);
+                        on_stack.insert(w);
+                        work.push((w, 0));
+                    }
+                    Some(&iw) if on_stack.contains(&w) => {
+                        let lv = low[&v].min(iw);
+                        low.insert(v, lv);
+                    }
+                    Some(_) => {}
                 }
                 continue;
             }
             work.pop();
             if let Some(&(parent, _)) = work.last() {
-                low[parent] = low[parent].min(low[v]);
+                let lp = low[&parent].min(low[&v]);
+                low.insert(parent, lp);
             }
-            if low[v] == index[v] {
+            if low[&v] == index[&v] {
                 let mut scc = Vec::new();
                 while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
+                    on_stack.remove(&w);
                     scc.push(w);
                     if w == v {
                         break;
@@ -736,11 +739,17 @@ fn edge(graph: &Graph, a: usize, b: usize) -> EdgeInfo {
 }
 
 /// Finds the weakest concrete cycle in one component and records it.
-fn explain_scc(graph: &Graph, scc: &[usize], txns: &[Txn], found: &mut Found) {
-    let mut member = vec![false; graph.adj.len()];
+fn explain_scc(graph: &Graph, scc: &[usize], member: &mut [bool], txns: &[Txn], found: &mut Found) {
     for &v in scc {
         member[v] = true;
     }
+    explain_members(graph, scc, member, txns, found);
+    for &v in scc {
+        member[v] = false;
+    }
+}
+
+fn explain_members(graph: &Graph, scc: &[usize], member: &[bool], txns: &[Txn], found: &mut Found) {
     let classes: [(AnomalyKind, u8, bool); 8] = [
         (AnomalyKind::G0, WW, false),
         (AnomalyKind::G1c, WW | WR, false),
@@ -764,7 +773,7 @@ fn explain_scc(graph: &Graph, scc: &[usize], txns: &[Txn], found: &mut Found) {
                     if tries > MAX_RW_TRIES {
                         break 'outer;
                     }
-                    if let Some(path) = bfs_path(graph, mask, &member, b, a) {
+                    if let Some(path) = bfs_path(graph, mask, member, b, a) {
                         // a -rw-> b -> ... -> a
                         let mut nodes = vec![a];
                         nodes.extend(&path[..path.len() - 1]);
@@ -775,9 +784,9 @@ fn explain_scc(graph: &Graph, scc: &[usize], txns: &[Txn], found: &mut Found) {
             }
             result
         } else {
-            tarjan(graph, mask, &member).first().and_then(|sub| {
+            tarjan(graph, mask, member, scc).first().and_then(|sub| {
                 let start = sub[0];
-                bfs_path(graph, mask, &member, start, start)
+                bfs_path(graph, mask, member, start, start)
                     .map(|path| (path[..path.len() - 1].to_vec(), None))
             })
         };
@@ -885,8 +894,9 @@ mod tests {
             ],
         };
         let all = vec![true; 4];
-        assert_eq!(tarjan(&graph, WW | RW, &all), vec![vec![0, 1, 2]]);
-        assert!(tarjan(&graph, WW, &all).is_empty());
+        let roots = [0, 1, 2, 3];
+        assert_eq!(tarjan(&graph, WW | RW, &all, &roots), vec![vec![0, 1, 2]]);
+        assert!(tarjan(&graph, WW, &all, &roots).is_empty());
         assert_eq!(
             bfs_path(&graph, WW | RW, &all, 0, 0),
             Some(vec![0, 1, 2, 0])
