@@ -31,6 +31,10 @@
 //! - [`checker`]: a Wing–Gong–Lowe search with memoisation, one key at a time
 //!   (P-compositionality), with a per-key timeout and a counterexample on failure;
 //! - [`generator`]: random linearizable histories for tests and benchmarks.
+//! - [`txn_history`] and [`checker::append`]: Jepsen list-append transaction histories
+//!   (`:f :txn`) and an Elle-style strict-serializability checker (version orders from the
+//!   lists read, ww/wr/rw/realtime dependency cycles, aborted and intermediate reads, ...),
+//!   driven in a run by [`txn_workload`] (`--workload txn`).
 //!
 //! ```
 //! use lin_test::{check_operations, pair_operations, parse_events, CheckOptions, Verdict};
@@ -76,6 +80,8 @@ pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod stop;
+pub mod txn_history;
+pub mod txn_workload;
 pub mod workload;
 
 pub use checker::{check_key, check_operations, CheckOptions, Counterexample, KeyReport, Verdict};

@@ -68,6 +68,16 @@ enum NetArg {
     Proxy,
 }
 
+/// Which workload to run.
+#[derive(Clone, Copy, ValueEnum)]
+enum WorkloadArg {
+    /// Single-key reads, writes, CAS and deletes; checked for linearizability key by key.
+    Register,
+    /// Jepsen's list-append transactions (read phase, then a TXN guarded by IF MOD per key);
+    /// checked for strict serializability by an Elle-style checker.
+    Txn,
+}
+
 /// Arguments of `lin_test run`.
 #[derive(Args, Clone)]
 struct RunArgs {
@@ -87,7 +97,13 @@ struct RunArgs {
     /// Target operations per second over all clients (0: as fast as possible).
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
-    /// Operation mix as weights.
+    /// What the clients do.
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Register)]
+    workload: WorkloadArg,
+    /// Most micro-operations per transaction of `--workload txn` (the fewest is 2).
+    #[arg(long, default_value_t = 4)]
+    max_txn_ops: usize,
+    /// Operation mix as weights (register workload).
     #[arg(long, default_value = "read=50,write=25,cas=20,delete=5")]
     mix: String,
     /// Faults, comma-separated: families kill, pause, partition, partial, latency; variants
@@ -120,6 +136,10 @@ struct RunArgs {
     /// local state. A run with partitions must then report a violation.
     #[arg(long)]
     unsafe_local_reads: bool,
+    /// UNSAFE server mode for proving the txn checker: replicas run each operation of a TXN
+    /// as a write of its own. A `--workload txn` run must then report anomalies.
+    #[arg(long)]
+    unsafe_split_txns: bool,
     /// Give up checking a key after this many seconds (verdict unknown).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     check_timeout: f64,
@@ -192,6 +212,12 @@ impl RunArgs {
         if self.unsafe_local_reads {
             extra.push("--unsafe-local-reads".into());
         }
+        if self.unsafe_split_txns {
+            extra.push("--unsafe-split-txns".into());
+        }
+        if self.max_txn_ops == 0 {
+            bail!("--max-txn-ops must be positive");
+        }
         extra.extend(self.server_arg.iter().cloned());
         let server = match &self.server_bin {
             Some(path) => ServerCommand::external(path.clone(), extra),
@@ -204,6 +230,11 @@ impl RunArgs {
             time_limit: seconds("time-limit", self.time_limit)?,
             rate: self.rate,
             mix,
+            workload: match self.workload {
+                WorkloadArg::Register => lin_test::runner::WorkloadKind::Register,
+                WorkloadArg::Txn => lin_test::runner::WorkloadKind::Txn,
+            },
+            max_txn_ops: self.max_txn_ops,
             faults,
             nemesis_interval: seconds("nemesis-interval", self.nemesis_interval)?,
             latency: Duration::from_millis(self.latency_ms),
@@ -276,8 +307,10 @@ impl RunArgs {
             return Ok(EXIT_INTERRUPTED);
         }
         Ok(match outcome.overall {
-            Overall::Linearizable { .. } => EXIT_LINEARIZABLE,
-            Overall::NotLinearizable { .. } => EXIT_NOT_LINEARIZABLE,
+            Overall::Linearizable { .. } | Overall::StrictSerializable { .. } => EXIT_LINEARIZABLE,
+            Overall::NotLinearizable { .. } | Overall::NotStrictSerializable { .. } => {
+                EXIT_NOT_LINEARIZABLE
+            }
             Overall::Unknown { .. } => EXIT_UNKNOWN_OR_ERROR,
         })
     }
@@ -322,6 +355,9 @@ impl CheckArgs {
         let file = self.file.display();
         let text =
             std::fs::read_to_string(&self.file).with_context(|| format!("cannot read {file}"))?;
+        if lin_test::txn_history::is_txn_history(&text) {
+            return check_txn_history(&text, &file.to_string());
+        }
         let events = parse_events(&text).with_context(|| format!("{file}"))?;
         let ops = pair_operations(&events).with_context(|| format!("{file}"))?;
         let options = CheckOptions {
@@ -353,6 +389,34 @@ impl CheckArgs {
             EXIT_LINEARIZABLE
         })
     }
+}
+
+/// `lin_test check` on a list-append (`:f :txn`) history: the Elle-style checker.
+fn check_txn_history(text: &str, file: &str) -> anyhow::Result<u8> {
+    use lin_test::checker::append::{check_append, TxnVerdict};
+    let events = lin_test::txn_history::parse_txn_events(text).with_context(|| file.to_string())?;
+    let txns = lin_test::txn_history::pair_txns(&events).with_context(|| file.to_string())?;
+    let report = check_append(&txns);
+    for anomaly in &report.anomalies {
+        println!("{anomaly}");
+    }
+    let [ok, fail, info] = report.outcomes;
+    println!(
+        "{} transactions ({ok} ok, {fail} fail, {info} info) on {} keys: {}{} ({:.3} s)",
+        txns.len(),
+        report.keys,
+        report.verdict,
+        if report.counts.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", report.anomaly_list())
+        },
+        report.elapsed.as_secs_f64()
+    );
+    Ok(match report.verdict {
+        TxnVerdict::StrictSerializable => EXIT_LINEARIZABLE,
+        _ => EXIT_NOT_LINEARIZABLE,
+    })
 }
 
 fn main() -> ExitCode {

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::history::{Datum, Event, EventType, OpFn, Payload};
+use crate::txn_history::{Mop, TxnEvent};
 
 /// One line of the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,14 @@ pub enum Entry {
         event: Event,
         /// Why the operation failed or is indeterminate; `None` for invocations and for
         /// definite answers (including a compare-and-swap that did not match).
+        error: Option<String>,
+    },
+    /// A transaction event (`:f :txn`, the `--workload txn` shape), with its `:error`.
+    Txn {
+        /// The event.
+        event: TxnEvent,
+        /// Why the transaction failed or is indeterminate (`None` for a definite answer,
+        /// including a compare that did not hold).
         error: Option<String>,
     },
     /// A nemesis action (`:process :nemesis`, `:type :info`).
@@ -41,6 +50,7 @@ impl Entry {
     pub fn time(&self) -> i64 {
         match self {
             Entry::Op { event, .. } => event.time,
+            Entry::Txn { event, .. } => event.time,
             Entry::Nemesis { time, .. } => *time,
         }
     }
@@ -98,6 +108,20 @@ impl Recorder {
                 f,
                 key: Some(Datum::Int(key)),
                 value,
+                process,
+                time,
+                index,
+            },
+            error,
+        })
+    }
+
+    /// Records a transaction event; returns its `:time`.
+    pub fn txn(&self, kind: EventType, mops: Vec<Mop>, process: i64, error: Option<String>) -> i64 {
+        self.push(|time, index| Entry::Txn {
+            event: TxnEvent {
+                kind,
+                mops,
                 process,
                 time,
                 index,

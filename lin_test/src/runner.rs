@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::checker::append::check_append;
 use crate::checker::{check_operations, CheckOptions};
 use crate::cluster::{self, AddressPlan, Cluster, ServerCommand};
 use crate::error::{Error, Result};
@@ -21,7 +22,31 @@ use crate::network::{NetChoice, NetMode, Network};
 use crate::recorder::Recorder;
 use crate::report::{self, Overall, RunReport};
 use crate::stop::Stop;
-use crate::workload::{Mix, Workload, WorkloadConfig};
+use crate::txn_history::pair_txns;
+use crate::txn_workload::{TxnWorker, TxnWorkload, TxnWorkloadConfig};
+use crate::workload::{Mix, Worker, Workload, WorkloadConfig};
+
+/// Which workload a run drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkloadKind {
+    /// Single-key reads, writes, CAS and deletes, checked for linearizability key by key.
+    #[default]
+    Register,
+    /// Jepsen's list-append transactions, checked for strict serializability.
+    Txn,
+}
+
+/// The workload of a run, shared by its clients.
+enum Driver {
+    Register(Arc<Workload>),
+    Txn(Arc<TxnWorkload>),
+}
+
+/// One client of either workload.
+enum AnyWorker {
+    Register(Worker),
+    Txn(TxnWorker),
+}
 
 /// How long a fresh cluster may take to elect a leader and connect every link.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,8 +68,12 @@ pub struct RunConfig {
     pub time_limit: Duration,
     /// Target operations per second (0: unthrottled).
     pub rate: f64,
-    /// Operation mix.
+    /// Operation mix (register workload).
     pub mix: Mix,
+    /// Which workload.
+    pub workload: WorkloadKind,
+    /// Most micro-operations per transaction (txn workload; the fewest is 2, or this if less).
+    pub max_txn_ops: usize,
     /// Faults the nemesis takes turns with.
     pub faults: Vec<Fault>,
     /// Length of each healthy and fault window.
@@ -125,14 +154,21 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
         source,
     })?;
     let fault_names: Vec<&str> = config.faults.iter().map(|f| f.name()).collect();
+    let shape = match config.workload {
+        WorkloadKind::Register => format!("mix {}", config.mix),
+        WorkloadKind::Txn => format!(
+            "workload txn (list-append, {}-{} ops per txn)",
+            config.max_txn_ops.min(2),
+            config.max_txn_ops
+        ),
+    };
     let title = format!(
-        "lin_test run: {} replicas, {} clients, {} keys, {:.0} s, rate {}/s, mix {}, nemesis [{}] every {:.1} s",
+        "lin_test run: {} replicas, {} clients, {} keys, {:.0} s, rate {}/s, {shape}, nemesis [{}] every {:.1} s",
         config.nodes,
         config.clients,
         config.keys,
         config.time_limit.as_secs_f64(),
         config.rate,
-        config.mix,
         fault_names.join(","),
         config.nemesis_interval.as_secs_f64()
     );
@@ -203,23 +239,46 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
 
     // The workload and the nemesis.
     let recorder = Arc::new(Recorder::new());
-    let workload = Arc::new(Workload::new(WorkloadConfig {
-        keys: config.keys,
-        clients: config.clients,
-        rate: config.rate,
-        mix: config.mix,
-        seed: config.seed,
-        op_timeout: config.op_timeout,
-    }));
+    let driver = match config.workload {
+        WorkloadKind::Register => Driver::Register(Arc::new(Workload::new(WorkloadConfig {
+            keys: config.keys,
+            clients: config.clients,
+            rate: config.rate,
+            mix: config.mix,
+            seed: config.seed,
+            op_timeout: config.op_timeout,
+        }))),
+        WorkloadKind::Txn => Driver::Txn(Arc::new(TxnWorkload::new(TxnWorkloadConfig {
+            keys: config.keys,
+            clients: config.clients,
+            rate: config.rate,
+            min_mops: config.max_txn_ops.min(2),
+            max_mops: config.max_txn_ops,
+            seed: config.seed,
+            op_timeout: config.op_timeout,
+        }))),
+    };
     let until = Instant::now() + config.time_limit;
     let mut tasks = AbortOnDrop(Vec::new());
     let mut clients = Vec::new();
     for c in 0..config.clients {
         let node = (c % config.nodes) as u64 + 1;
-        let worker = workload.worker(c, plan.client_addr(node));
-        let (workload, recorder, stop) = (workload.clone(), recorder.clone(), stop.clone());
-        let client =
-            tokio::spawn(async move { workload.run(worker, &recorder, until, stop).await });
+        let addr = plan.client_addr(node);
+        let (recorder, stop) = (recorder.clone(), stop.clone());
+        let client = match &driver {
+            Driver::Register(workload) => {
+                let (workload, worker) = (workload.clone(), workload.worker(c, addr));
+                tokio::spawn(async move {
+                    AnyWorker::Register(workload.run(worker, &recorder, until, stop).await)
+                })
+            }
+            Driver::Txn(workload) => {
+                let (workload, worker) = (workload.clone(), workload.worker(c, addr));
+                tokio::spawn(async move {
+                    AnyWorker::Txn(workload.run(worker, &recorder, until, stop).await)
+                })
+            }
+        };
         tasks.0.push(client.abort_handle());
         clients.push(client);
     }
@@ -290,10 +349,18 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
         recorder.nemesis("final-reads", "every client reads every key");
         let mut readers = Vec::new();
         for worker in workers {
-            let (workload, recorder, stop) = (workload.clone(), recorder.clone(), stop.clone());
-            readers.push(tokio::spawn(async move {
-                workload.final_reads(worker, &recorder, stop).await
-            }));
+            let (recorder, stop) = (recorder.clone(), stop.clone());
+            readers.push(match (&driver, worker) {
+                (Driver::Register(workload), AnyWorker::Register(worker)) => {
+                    let workload = workload.clone();
+                    tokio::spawn(async move { workload.final_reads(worker, &recorder, stop).await })
+                }
+                (Driver::Txn(workload), AnyWorker::Txn(worker)) => {
+                    let workload = workload.clone();
+                    tokio::spawn(async move { workload.final_reads(worker, &recorder, stop).await })
+                }
+                _ => return Err(harness("internal error: a worker of the other workload")),
+            });
         }
         for reader in readers {
             reader
@@ -320,6 +387,45 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
 
     let entries = recorder.entries();
     report::write_history(&out, &entries)?;
+    let phases = report::phases(&faults, workload_end, final_start, end);
+    if config.workload == WorkloadKind::Txn {
+        let txns = pair_txns(&report::txn_events(&entries))?;
+        println!("checking {} transactions...", txns.len());
+        let checked = txns.clone();
+        let check = tokio::task::spawn_blocking(move || check_append(&checked))
+            .await
+            .map_err(|e| harness(format!("the checker failed: {e}")))?;
+        notes.push(format!(
+            "workload {:.1} s, recovery and final reads {:.1} s, check {:.2} s",
+            report::secs(workload_end),
+            report::secs(end - workload_end),
+            check.elapsed.as_secs_f64()
+        ));
+        if interrupted {
+            notes.push("INTERRUPTED: stopped early, no final reads".into());
+        }
+        let overall = Overall::from_append(&check);
+        let txn_report = report::TxnRunReport {
+            title,
+            notes: &notes,
+            entries: &entries,
+            txns: &txns,
+            faults: &faults,
+            phases,
+            check: &check,
+            overall: overall.clone(),
+        };
+        let summary = report::write_txn_report(&out, &txn_report)?;
+        println!("\n{summary}");
+        println!("history and summary: {}/index.html", out.display());
+        return Ok(RunOutcome {
+            overall,
+            out,
+            network: mode,
+            summary,
+            interrupted,
+        });
+    }
     let ops = pair_operations(&report::client_events(&entries))?;
     println!(
         "checking {} operations on {} keys...",
@@ -351,7 +457,7 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
         entries: &entries,
         ops: &ops,
         faults: &faults,
-        phases: report::phases(&faults, workload_end, final_start, end),
+        phases,
         reports: &reports,
         overall: overall.clone(),
         clients: config.clients,

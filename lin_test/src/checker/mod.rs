@@ -22,6 +22,7 @@
 //! a linearization of everything before that prefix's last event. This is independent of the
 //! search's pruning, so the counterexample is precise.
 
+pub mod append;
 mod memo;
 mod problem;
 mod search;

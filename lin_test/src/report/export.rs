@@ -14,6 +14,7 @@ use serde_json::{json, Value as Json};
 
 use crate::history::{Datum, Event, OpFn, Payload};
 use crate::recorder::Entry;
+use crate::txn_history::Mop;
 
 /// The EDN text of one string (quoted and escaped as EDN reads it).
 fn edn_string(text: &str) -> String {
@@ -26,21 +27,10 @@ pub fn history_edn(entries: &[Entry]) -> String {
     for entry in entries {
         match entry {
             Entry::Op { event, error } => {
-                let line = event.to_string();
-                match error {
-                    // The event's own form ends in `}`: the error goes just before it.
-                    Some(error) => {
-                        let _ = writeln!(
-                            out,
-                            "{}, :error {}}}",
-                            &line[..line.len() - 1],
-                            edn_string(error)
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(out, "{line}");
-                    }
-                }
+                push_with_error(&mut out, &event.to_string(), error.as_deref());
+            }
+            Entry::Txn { event, error } => {
+                push_with_error(&mut out, &event.to_string(), error.as_deref());
             }
             Entry::Nemesis {
                 f,
@@ -59,13 +49,30 @@ pub fn history_edn(entries: &[Entry]) -> String {
     out
 }
 
+/// One event line, with Jepsen's `:error` just before the closing brace.
+fn push_with_error(out: &mut String, line: &str, error: Option<&str>) {
+    match error {
+        Some(error) => {
+            let _ = writeln!(
+                out,
+                "{}, :error {}}}",
+                &line[..line.len() - 1],
+                edn_string(error)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
 /// The client events of `entries`, in order.
 pub fn client_events(entries: &[Entry]) -> Vec<Event> {
     entries
         .iter()
         .filter_map(|e| match e {
             Entry::Op { event, .. } => Some(event.clone()),
-            Entry::Nemesis { .. } => None,
+            Entry::Txn { .. } | Entry::Nemesis { .. } => None,
         })
         .collect()
 }
@@ -124,6 +131,28 @@ pub fn history_jsonl(entries: &[Entry]) -> String {
                     "f": event.f.to_string().trim_start_matches(':'),
                     "key": event.key.as_ref().map_or(Json::Null, |k| datum_json(&Some(k.clone()))),
                     "value": value,
+                    "process": event.process,
+                    "time": event.time,
+                    "index": event.index,
+                });
+                if let (Some(error), Some(map)) = (error, object.as_object_mut()) {
+                    map.insert("error".into(), json!(error));
+                }
+                object
+            }
+            Entry::Txn { event, error } => {
+                let mops: Vec<Json> = event
+                    .mops
+                    .iter()
+                    .map(|m| match m {
+                        Mop::Append(k, v) => json!(["append", k, v]),
+                        Mop::Read(k, list) => json!(["r", k, list]),
+                    })
+                    .collect();
+                let mut object = json!({
+                    "type": event.kind.to_string().trim_start_matches(':'),
+                    "f": "txn",
+                    "value": mops,
                     "process": event.process,
                     "time": event.time,
                     "index": event.index,

@@ -18,12 +18,14 @@
 mod export;
 mod summary;
 mod timeline;
+mod txn;
 
 use std::path::{Path, PathBuf};
 
 pub use export::{client_events, history_edn, history_jsonl, keys, register_edn};
 pub use summary::{phase_of, text as summary_text, verdict_line};
 pub use timeline::{escape, index_page, key_page, page_name};
+pub use txn::{txn_events, txn_summary_text, write_txn_report, TxnRunReport};
 
 use crate::checker::{KeyReport, Verdict};
 use crate::error::{Error, Result};
@@ -130,6 +132,18 @@ pub enum Overall {
         unknown: Vec<String>,
         /// Number of keys.
         keys: usize,
+    },
+    /// `--workload txn`: every transaction fits one serial order that respects realtime.
+    StrictSerializable {
+        /// Number of transactions checked.
+        txns: usize,
+    },
+    /// `--workload txn`: anomalies were found.
+    NotStrictSerializable {
+        /// True if only realtime anomalies were found (still serializable).
+        serializable: bool,
+        /// The anomalies by kind, e.g. `G-single x3, lost-append x1`.
+        anomalies: String,
     },
 }
 

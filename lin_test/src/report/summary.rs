@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::checker::Verdict;
 use crate::history::{Action, EventType, Outcome};
+use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 
 use super::{secs, Overall, Phase, RunReport};
@@ -69,11 +70,16 @@ fn operations(report: &RunReport<'_>, out: &mut String) {
 }
 
 fn faults(report: &RunReport<'_>, out: &mut String) {
-    let _ = writeln!(out, "faults ({}):", report.faults.len());
-    if report.faults.is_empty() {
+    faults_text(report.faults, out);
+}
+
+/// The faults section: each fault with its window.
+pub(super) fn faults_text(faults: &[FaultRecord], out: &mut String) {
+    let _ = writeln!(out, "faults ({}):", faults.len());
+    if faults.is_empty() {
         let _ = writeln!(out, "  none");
     }
-    for fault in report.faults {
+    for fault in faults {
         let end = fault
             .end
             .map_or_else(|| "end".to_string(), |e| format!("{:.3}", secs(e)));
@@ -90,6 +96,11 @@ fn faults(report: &RunReport<'_>, out: &mut String) {
 
 /// Per phase: completions, how many got an answer from the cluster, and the ratio.
 fn availability(report: &RunReport<'_>, out: &mut String) {
+    availability_text(report.entries, &report.phases, out);
+}
+
+/// The availability section over any client events (register operations or transactions).
+pub(super) fn availability_text(entries: &[Entry], phases: &[Phase], out: &mut String) {
     #[derive(Default)]
     struct Row {
         ok: usize,
@@ -97,19 +108,21 @@ fn availability(report: &RunReport<'_>, out: &mut String) {
         info: usize,
         answered: usize,
     }
-    let mut rows: Vec<Row> = report.phases.iter().map(|_| Row::default()).collect();
-    for entry in report.entries {
-        let Entry::Op { event, error } = entry else {
-            continue;
+    let mut rows: Vec<Row> = phases.iter().map(|_| Row::default()).collect();
+    for entry in entries {
+        let (kind, time, error) = match entry {
+            Entry::Op { event, error } => (event.kind, event.time, error),
+            Entry::Txn { event, error } => (event.kind, event.time, error),
+            Entry::Nemesis { .. } => continue,
         };
-        if event.kind == EventType::Invoke {
+        if kind == EventType::Invoke {
             continue;
         }
-        let Some(i) = phase_of(&report.phases, event.time) else {
+        let Some(i) = phase_of(phases, time) else {
             continue;
         };
         let row = &mut rows[i];
-        match event.kind {
+        match kind {
             EventType::Ok => row.ok += 1,
             EventType::Fail => row.fail += 1,
             EventType::Info | EventType::Invoke => row.info += 1,
@@ -128,7 +141,7 @@ fn availability(report: &RunReport<'_>, out: &mut String) {
         "  {:<22} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8}",
         "phase", "from s", "to s", "ops", "ok", "fail", "info", "ok/s", "avail"
     );
-    for (phase, row) in report.phases.iter().zip(&rows) {
+    for (phase, row) in phases.iter().zip(&rows) {
         let total = row.ok + row.fail + row.info;
         let length = secs(phase.end - phase.start).max(1e-3);
         let avail = if total == 0 {
@@ -239,5 +252,16 @@ pub fn verdict_line(overall: &Overall) -> String {
             unknown.len(),
             unknown.join(", key ")
         ),
+        Overall::StrictSerializable { txns } => {
+            format!("VERDICT: strict serializable ({txns} transactions)")
+        }
+        Overall::NotStrictSerializable {
+            serializable: false,
+            anomalies,
+        } => format!("VERDICT: NOT serializable: {anomalies}"),
+        Overall::NotStrictSerializable {
+            serializable: true,
+            anomalies,
+        } => format!("VERDICT: NOT strict serializable (but serializable): {anomalies}"),
     }
 }

@@ -1,0 +1,171 @@
+//! The report of a `--workload txn` run: transactions by outcome, faults, availability per
+//! phase, the list-append checker's findings, and the verdict.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::checker::append::{AppendReport, TxnVerdict};
+use crate::error::Result;
+use crate::history::Outcome;
+use crate::nemesis::FaultRecord;
+use crate::recorder::Entry;
+use crate::txn_history::{Mop, Txn, TxnEvent};
+
+use super::summary::{availability_text, faults_text};
+use super::{escape, write, Overall, Phase};
+
+/// Anomaly examples printed in the summary.
+const EXAMPLES_SHOWN: usize = 6;
+
+/// Everything a txn run's report is made of.
+#[derive(Debug)]
+pub struct TxnRunReport<'a> {
+    /// First line of the summary.
+    pub title: String,
+    /// Lines under the title.
+    pub notes: &'a [String],
+    /// The recorded history.
+    pub entries: &'a [Entry],
+    /// Its transactions, paired.
+    pub txns: &'a [Txn],
+    /// The faults injected.
+    pub faults: &'a [FaultRecord],
+    /// The phases of the run.
+    pub phases: Vec<Phase>,
+    /// What the checker found.
+    pub check: &'a AppendReport,
+    /// The run's verdict.
+    pub overall: Overall,
+}
+
+/// The transaction events of `entries`, in order.
+pub fn txn_events(entries: &[Entry]) -> Vec<TxnEvent> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Txn { event, .. } => Some(event.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Overall {
+    /// The run's verdict from the list-append checker's.
+    pub fn from_append(report: &AppendReport) -> Overall {
+        match report.verdict {
+            TxnVerdict::StrictSerializable => Overall::StrictSerializable {
+                txns: report.outcomes.iter().sum(),
+            },
+            verdict => Overall::NotStrictSerializable {
+                serializable: verdict == TxnVerdict::SerializableNotStrict,
+                anomalies: report.anomaly_list(),
+            },
+        }
+    }
+}
+
+fn transactions(txns: &[Txn], out: &mut String) {
+    // rows: read-only, with appends; columns: ok, fail, info
+    let mut rows = [[0usize; 3]; 2];
+    let mut mops = [0usize; 2];
+    for t in txns {
+        let writes = t.mops.iter().any(|m| matches!(m, Mop::Append(..)));
+        let column = match t.outcome {
+            Outcome::Ok => 0,
+            Outcome::Fail => 1,
+            Outcome::Info => 2,
+        };
+        rows[usize::from(writes)][column] += 1;
+        for m in &t.mops {
+            mops[usize::from(matches!(m, Mop::Append(..)))] += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "transactions ({} invoked; {} reads and {} appends):",
+        txns.len(),
+        mops[0],
+        mops[1]
+    );
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>7} {:>7} {:>7} {:>7}",
+        "kind", "ok", "fail", "info", "total"
+    );
+    for (name, row) in ["read-only", "with appends"].into_iter().zip(rows) {
+        let _ = writeln!(
+            out,
+            "  {name:<12} {:>7} {:>7} {:>7} {:>7}",
+            row[0],
+            row[1],
+            row[2],
+            row.iter().sum::<usize>()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  (fail: certainly not applied, including a mod-revision compare that did not hold; info: unknown)"
+    );
+}
+
+fn checker(check: &AppendReport, out: &mut String) {
+    let [ww, wr, rw, rt] = check.edges;
+    let _ = writeln!(
+        out,
+        "list-append check (Elle-style): {} keys; edges ww {ww}, wr {wr}, rw {rw}, rt {rt}; \
+         {} cyclic component(s); {:.3} s",
+        check.keys,
+        check.cycles,
+        check.elapsed.as_secs_f64()
+    );
+    if check.counts.is_empty() {
+        let _ = writeln!(out, "  no anomalies");
+        return;
+    }
+    let _ = writeln!(out, "  anomalies: {}", check.anomaly_list());
+    for anomaly in check.anomalies.iter().take(EXAMPLES_SHOWN) {
+        for (i, line) in anomaly.to_string().lines().enumerate() {
+            let _ = writeln!(out, "  {}{line}", if i == 0 { "- " } else { "  " });
+        }
+    }
+}
+
+/// The whole summary of a txn run.
+pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", report.title);
+    for note in report.notes {
+        let _ = writeln!(out, "  {note}");
+    }
+    out.push('\n');
+    transactions(report.txns, &mut out);
+    out.push('\n');
+    faults_text(report.faults, &mut out);
+    out.push('\n');
+    availability_text(report.entries, &report.phases, &mut out);
+    out.push('\n');
+    checker(report.check, &mut out);
+    out.push('\n');
+    let _ = writeln!(out, "{}", super::verdict_line(&report.overall));
+    out
+}
+
+/// Writes `summary.txt` and `index.html` of a txn run; returns the summary.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the file that could not be written.
+pub fn write_txn_report(dir: &Path, report: &TxnRunReport<'_>) -> Result<String> {
+    let summary = txn_summary_text(report);
+    write(&dir.join("summary.txt"), &summary)?;
+    let page = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test txn run</title></head><body>\
+         <h1>lin_test txn run</h1><p>{}</p><p>Files: <a href=\"history.edn\">history.edn</a>, \
+         <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nemesis.log\">nemesis.log</a>, \
+         <a href=\"summary.txt\">summary.txt</a>, replica logs in <code>logs/</code>.</p>\
+         <pre>{}</pre></body></html>\n",
+        escape(&super::verdict_line(&report.overall)),
+        escape(&summary)
+    );
+    write(&dir.join("index.html"), &page)?;
+    Ok(summary)
+}

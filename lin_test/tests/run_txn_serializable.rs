@@ -1,0 +1,75 @@
+//! A bounded `--workload txn` run against a healthy DDBB: 3 replicas, kill and partition
+//! faults, 45 s of list-append transactions. DDBB must come out strict serializable, and the
+//! history must be Jepsen EDN that `lin_test check` agrees with.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_nothing_left, check_file, report_network, run_lin_test};
+
+#[test]
+fn a_txn_run_with_kills_and_partitions_is_strict_serializable() {
+    let mut run = run_lin_test(
+        &[
+            "--workload",
+            "txn",
+            "--nodes",
+            "3",
+            "--clients",
+            "6",
+            "--keys",
+            "4",
+            "--time-limit",
+            "45",
+            "--rate",
+            "60",
+            "--nemesis",
+            "kill,partition",
+            "--nemesis-interval",
+            "6",
+        ],
+        Duration::from_secs(240),
+    );
+    report_network(&mut run);
+    let code = run.status.code();
+    run.check(
+        code == Some(0),
+        &format!("expected exit 0 (strict serializable), got {code:?}"),
+    );
+    run.check(
+        run.output.contains("VERDICT: strict serializable ("),
+        "the summary does not say strict serializable",
+    );
+    let nemesis = run.read("nemesis.log");
+    run.check(nemesis.contains("start kill-"), "no kill in nemesis.log");
+    run.check(
+        nemesis.contains("start partition-"),
+        "no partition in nemesis.log",
+    );
+    let history = run.read("history.edn");
+    run.check(
+        history.contains(":f :txn, :value [[:")
+            && history.contains("{:type :ok, :f :txn")
+            && history.contains("[:append "),
+        "history.edn holds no list-append transactions",
+    );
+    let summary = run.read("summary.txt");
+    for part in [
+        "transactions (",
+        "faults (",
+        "availability per phase",
+        "list-append check",
+    ] {
+        run.check(
+            summary.contains(part),
+            &format!("summary.txt lacks '{part}'"),
+        );
+    }
+    let (code, out) = check_file(&run.out.join("history.edn"));
+    run.check(
+        code == Some(0) && out.contains("strict serializable"),
+        &format!("lin_test check history.edn: {code:?}\n{out}"),
+    );
+    assert_nothing_left(&mut run);
+}
