@@ -618,9 +618,7 @@ impl Client {
             Attempt::Failed { sent, why }
         };
         match tokio::time::timeout_at(until, pipe.call(request)).await {
-            Ok(Ok(Frame::Error(msg))) if is_retryable(&msg) => {
-                failed(true, msg.trim_start_matches("ERR ").to_string())
-            }
+            Ok(Ok(Frame::Error(msg))) if is_retryable(&msg) => failed(true, msg),
             Ok(Ok(frame)) => Attempt::Done(frame),
             Ok(Err(CallError::NotSent)) => failed(false, "connection closed".into()),
             Ok(Err(CallError::Lost)) => failed(true, "connection lost before the reply".into()),
@@ -678,7 +676,7 @@ fn live(slot: &Mutex<Option<Pipeline>>) -> Option<Pipeline> {
 /// Server errors another replica may not have: this one cannot reach a quorum in time, or
 /// it is stopping.
 fn is_retryable(msg: &str) -> bool {
-    msg.starts_with("ERR timeout") || msg.starts_with("ERR the replica is shutting down")
+    ddbb_libs::ErrorCode::of(msg).is_retryable()
 }
 
 fn reply_or_error(frame: Frame) -> Result<Frame> {

@@ -21,5 +21,5 @@ pub use connection::{Connection, FrameReader, FrameWriter};
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameLimits};
 pub use kv::KeyValue;
-pub use reply::{alarm_list, StatusReply};
+pub use reply::{alarm_list, ErrorCode, StatusReply};
 pub use types::{Consistency, LogIndex, NodeId, RequestId, Revision};

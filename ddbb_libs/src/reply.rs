@@ -53,6 +53,68 @@ impl KeyValue {
     }
 }
 
+/// What an error reply says about its request, by the error's first word (Redis' convention:
+/// `-ERR ...`, `-WRONGTYPE ...`). This is the retry contract between replicas and clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// `ERR`: the request was refused and had no effect (bad syntax, a compacted revision,
+    /// `NOSPACE`...). Retrying elsewhere does not help.
+    Refused,
+    /// `TIMEOUT`: not committed in time (no quorum reachable?). It may still take effect;
+    /// another replica may do better.
+    Timeout,
+    /// `UNAVAILABLE`: the replica is shutting down. A write may or may not have been proposed;
+    /// another replica may do better.
+    Unavailable,
+    /// `DUPLICATE`: a retried request that was applied long ago; it took effect, but its
+    /// outcome is no longer remembered.
+    Duplicate,
+}
+
+impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 4] = [
+        ErrorCode::Refused,
+        ErrorCode::Timeout,
+        ErrorCode::Unavailable,
+        ErrorCode::Duplicate,
+    ];
+
+    /// The first word of the error reply.
+    pub fn word(self) -> &'static str {
+        match self {
+            ErrorCode::Refused => "ERR",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Duplicate => "DUPLICATE",
+        }
+    }
+
+    /// The code of an error reply's text (`ERR` for anything unknown).
+    pub fn of(message: &str) -> ErrorCode {
+        let word = message.split(' ').next().unwrap_or_default();
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.word() == word)
+            .unwrap_or(ErrorCode::Refused)
+    }
+
+    /// The error reply `<CODE> <message>`.
+    pub fn reply(self, message: impl std::fmt::Display) -> Frame {
+        Frame::Error(format!("{} {message}", self.word()))
+    }
+
+    /// Whether another replica might succeed where this one did not.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Timeout | ErrorCode::Unavailable)
+    }
+
+    /// Whether the request certainly had no effect.
+    pub fn had_no_effect(self) -> bool {
+        self == ErrorCode::Refused
+    }
+}
+
 /// A replica's report of itself, the reply to `STATUS`.
 ///
 /// On the wire: a flat array of field names (bulk) and values (integers, or bulk text for
@@ -230,6 +292,19 @@ mod tests {
         };
         assert_eq!(KeyValue::from_frame(kv.to_frame()).unwrap(), kv);
         assert!(KeyValue::from_frame(Frame::Null).is_err());
+    }
+
+    #[test]
+    fn error_codes_roundtrip_through_their_first_word() {
+        for code in ErrorCode::ALL {
+            let Frame::Error(text) = code.reply("something happened") else {
+                unreachable!()
+            };
+            assert_eq!(ErrorCode::of(&text), code);
+        }
+        assert_eq!(ErrorCode::of("WRONGTYPE x"), ErrorCode::Refused);
+        assert!(ErrorCode::Timeout.is_retryable() && !ErrorCode::Refused.is_retryable());
+        assert!(ErrorCode::Refused.had_no_effect() && !ErrorCode::Duplicate.had_no_effect());
     }
 
     #[test]

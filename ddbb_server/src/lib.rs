@@ -2,16 +2,20 @@
 //! it to an etcd-style key-value store.
 //!
 //! Layers, bottom up:
-//! - [`entry`]: the replicated [`LogEntry`] (a batch of writes plus an optional read barrier);
-//! - [`state`]: the pure, deterministic key-value state machine with per-client dedup;
-//! - [`storage`]: the seam between OmniPaxos' `Storage` and the disk ("sync before send");
+//! - [`entry`]: the replicated [`LogEntry`] (a batch of typed writes plus read barriers);
+//! - [`state`]: the pure, deterministic state machine: etcd's MVCC store, per-client dedup,
+//!   alarms;
+//! - [`storage`]: the durable WAL behind OmniPaxos' `Storage` ("sync before send"), with
+//!   checkpoints, recovery and the file-system seam used by the crash tests;
 //! - [`transport`]: OmniSIMO, the framed TCP transport between replicas;
-//! - [`replica`]: the one task that owns OmniPaxos: propose, sync, send, apply;
-//! - [`service`]: the RESP2 client port;
-//! - [`server`]: wiring it all together; [`config`]: the settings.
+//! - [`replica`]: the one task that owns OmniPaxos: propose, sync, send, apply; it speaks
+//!   typed requests and responses only;
+//! - [`service`]: the client ports, RESP2 and etcd's v3 gRPC API (`service::etcd`), both thin
+//!   adapters over the same typed requests;
+//! - [`server`]: wiring it all together; [`config`]: the settings; [`cli`]: the flags.
 //!
-//! Caveat: storage is in memory in this version; a replica that restarts comes back empty
-//! and must not reuse its id (see the README).
+//! Without `--data-dir` the log is kept in memory (tests, throwaway clusters): such a replica
+//! comes back empty after a restart.
 
 pub mod cli;
 pub mod config;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use ddbb_libs::cmd::{render_error, KvRequest};
 use ddbb_libs::kv::{TxnRequest, WriteOutcome, WriteRequest, WriteResponse};
-use ddbb_libs::{Command, Connection, Frame, FrameLimits, FrameWriter};
+use ddbb_libs::{Command, Connection, ErrorCode, Frame, FrameLimits, FrameWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -147,8 +147,8 @@ async fn write_replies(mut writer: FrameWriter<OwnedWriteHalf>, mut slots: mpsc:
                         match tokio::time::timeout_at(deadline, rx).await {
                             Ok(Ok(response)) => render(&command, response),
                             Ok(Err(_)) => replica_gone(),
-                            Err(_) => Frame::err(
-                                "timeout: the request was not committed in time (no quorum reachable?); it may still take effect",
+                            Err(_) => ErrorCode::Timeout.reply(
+                                "the request was not committed in time (no quorum reachable?); it may still take effect",
                             ),
                         }
                     }
@@ -169,7 +169,7 @@ async fn write_replies(mut writer: FrameWriter<OwnedWriteHalf>, mut slots: mpsc:
 }
 
 fn replica_gone() -> Frame {
-    Frame::err("the replica is shutting down")
+    ErrorCode::Unavailable.reply("the replica is shutting down")
 }
 
 /// Turns one request frame into its reply slot.

@@ -26,7 +26,7 @@ const EXIT_UNKNOWN_OR_ERROR: u8 = 2;
 /// Exit code of a run stopped with Ctrl-C (128 + SIGINT, as shells report it).
 const EXIT_INTERRUPTED: u8 = 130;
 /// Added to the servers' request timeout to get the clients' reply timeout: the server's own
-/// `-ERR timeout` should normally arrive first.
+/// `-TIMEOUT` should normally arrive first.
 const CLIENT_TIMEOUT_SLACK: Duration = Duration::from_secs(1);
 
 /// Jepsen-style tester for DDBB: without a subcommand, runs a test (see `lin_test run --help`).

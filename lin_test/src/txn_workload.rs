@@ -35,18 +35,10 @@ use crate::history::EventType;
 use crate::recorder::Recorder;
 use crate::stop::Stop;
 use crate::txn_history::Mop;
+use crate::workload::definite_failure;
 
 /// How many final reads a client attempts before giving up.
 const FINAL_READ_ATTEMPTS: usize = 5;
-
-/// Error replies that prove the request was refused before it could take effect.
-const DEFINITE_ERRORS: [&str; 5] = [
-    "ERR unknown command",
-    "ERR wrong number of arguments",
-    "ERR value too large",
-    "ERR syntax error",
-    "ERR Protocol error",
-];
 
 /// Shape of the transaction workload.
 #[derive(Debug, Clone)]
@@ -227,8 +219,11 @@ pub fn classify_commit(mops: &[Mop], response: Response) -> TxnCompletion {
         Response::NotSent(e) => done(EventType::Fail, same, Some(e)),
         Response::Lost(e) => done(unknown, same, Some(e)),
         Response::Reply(Frame::Error(e)) => {
-            let definite = DEFINITE_ERRORS.iter().any(|p| e.starts_with(p));
-            let kind = if definite { EventType::Fail } else { unknown };
+            let kind = if definite_failure(&e) {
+                EventType::Fail
+            } else {
+                unknown
+            };
             done(kind, same, Some(e))
         }
         Response::Reply(frame) => {
@@ -472,7 +467,10 @@ mod tests {
         assert_eq!(lost.kind, EventType::Info);
         let read_only = classify_commit(&mops[1..], Response::Lost("timeout".into()));
         assert_eq!(read_only.kind, EventType::Fail);
-        let err = classify_commit(&mops, Response::Reply(Frame::Error("ERR timeout".into())));
+        let err = classify_commit(
+            &mops,
+            Response::Reply(Frame::Error("TIMEOUT not committed".into())),
+        );
         assert_eq!(err.kind, EventType::Info);
     }
 

@@ -185,14 +185,11 @@ pub struct Completion {
     pub error: Option<String>,
 }
 
-/// Error replies that prove the request was rejected before it could take effect.
-const DEFINITE_ERRORS: [&str; 5] = [
-    "ERR unknown command",
-    "ERR wrong number of arguments",
-    "ERR value too large",
-    "ERR syntax error",
-    "ERR Protocol error",
-];
+/// Whether an error reply means the request certainly had no effect (`-ERR`); `-TIMEOUT`,
+/// `-UNAVAILABLE` and `-DUPLICATE` leave it open or say it happened.
+pub(crate) fn definite_failure(message: &str) -> bool {
+    ddbb_libs::ErrorCode::of(message).had_no_effect()
+}
 
 /// Turns the response to `op` into its completion (see the module docs for the rules).
 pub fn classify(op: &Op, response: Response) -> Completion {
@@ -233,8 +230,7 @@ pub fn classify(op: &Op, response: Response) -> Completion {
             done(EventType::Ok, Payload::Value(Some(Datum::Int(n))), None)
         }
         (_, Response::Reply(Frame::Error(e))) => {
-            let definite = DEFINITE_ERRORS.iter().any(|p| e.starts_with(p));
-            let kind = if definite {
+            let kind = if definite_failure(&e) {
                 EventType::Fail
             } else {
                 EventType::Info
@@ -463,7 +459,7 @@ mod tests {
             Payload::Value(None)
         );
         for response in [
-            err("ERR timeout: no quorum"),
+            err("TIMEOUT the request was not committed in time"),
             Response::Lost("no reply".into()),
             Response::NotSent("refused".into()),
         ] {
@@ -475,11 +471,11 @@ mod tests {
     fn writes_are_indeterminate_unless_certainly_not_applied() {
         for op in [Op::Write(1, 2), Op::Cas(1, 2, 3), Op::Delete(1)] {
             assert_eq!(
-                classify(&op, err("ERR timeout: not committed")).kind,
+                classify(&op, err("TIMEOUT not committed")).kind,
                 EventType::Info
             );
             assert_eq!(
-                classify(&op, err("ERR the replica is shutting down")).kind,
+                classify(&op, err("UNAVAILABLE the replica is shutting down")).kind,
                 EventType::Info
             );
             assert_eq!(

@@ -9,10 +9,15 @@ use crate::frame::Frame;
 use crate::kv::{
     AlarmMember, KeyValue, KvError, RangeResponse, ResponseOp, WriteOutcome, WriteResponse,
 };
+use crate::reply::ErrorCode;
 
-/// A refused request as a RESP error (`-ERR <etcd's text>`).
+/// A refused request as a RESP error (`-ERR <etcd's text>`; a forgotten duplicate is
+/// `-DUPLICATE ...`: it did take effect).
 pub fn render_error(e: &KvError) -> Frame {
-    Frame::err(e.to_string())
+    match e {
+        KvError::Expired => ErrorCode::Duplicate.reply(e),
+        _ => ErrorCode::Refused.reply(e),
+    }
 }
 
 fn kv_or_nil(kv: Option<&KeyValue>) -> Frame {
