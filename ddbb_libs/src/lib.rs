@@ -14,6 +14,7 @@ pub mod error;
 pub mod frame;
 pub mod kv;
 pub mod reply;
+pub mod shutdown;
 pub mod types;
 
 pub use cmd::Command;

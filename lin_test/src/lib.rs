@@ -20,7 +20,7 @@
 //! - [`nemesis`]: kill, pause, partitions, the OmniPaxos paper's partial-connectivity
 //!   scenarios, latency, on a schedule;
 //! - [`report`]: history files (EDN, per-key EDN, JSON lines), the summary and HTML timelines;
-//! - [`runner`]: one run, start to finish; [`cleanup`] and [`stop`]: Ctrl-C and panics.
+//! - [`runner`]: one run, start to finish; [`cleanup`]: panics; Ctrl-C reaches every loop through `ddbb_libs::shutdown`.
 //!
 //! The pure part:
 //! - [`edn`]: a small EDN reader, enough for Jepsen histories;
@@ -79,7 +79,7 @@ pub mod network;
 pub mod recorder;
 pub mod report;
 pub mod runner;
-pub mod stop;
+
 pub mod txn_history;
 pub mod txn_workload;
 pub mod workload;

@@ -263,7 +263,7 @@ impl RunArgs {
             .build()
             .context("cannot start the async runtime")?;
         let outcome = runtime.block_on(async {
-            let (trigger, stop) = lin_test::stop::channel();
+            let (trigger, stop) = ddbb_libs::shutdown::channel();
             tokio::spawn(async move {
                 use tokio::signal::unix::{signal, SignalKind};
                 let kinds = [

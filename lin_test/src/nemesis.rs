@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::cluster::{self, Cluster};
 use crate::network::Network;
 use crate::recorder::Recorder;
-use crate::stop::Stop;
+use ddbb_libs::shutdown::Shutdown;
 
 /// One fault the nemesis can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -351,7 +351,7 @@ impl Nemesis {
     }
 
     /// Runs the schedule until `until` or a stop, then heals everything.
-    pub async fn run(&mut self, until: Instant, mut stop: Stop) {
+    pub async fn run(&mut self, until: Instant, mut stop: Shutdown) {
         let interval = self.config.interval;
         while !self.families.is_empty() && Instant::now() + interval < until {
             if !stop.sleep(interval).await {

@@ -21,10 +21,10 @@ use crate::nemesis::{Fault, Nemesis, NemesisConfig};
 use crate::network::{NetChoice, NetMode, Network};
 use crate::recorder::Recorder;
 use crate::report::{self, Overall, RunReport};
-use crate::stop::Stop;
 use crate::txn_history::pair_txns;
 use crate::txn_workload::{TxnWorker, TxnWorkload, TxnWorkloadConfig};
 use crate::workload::{Mix, Worker, Workload, WorkloadConfig};
+use ddbb_libs::shutdown::Shutdown;
 
 /// Which workload a run drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,7 +141,7 @@ fn log_tail(path: &Path) -> String {
 /// # Errors
 /// [`Error::Harness`] if the cluster cannot be set up or never becomes healthy, [`Error::Io`]
 /// if the run directory cannot be written. Everything started is cleaned up either way.
-pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
+pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
     let out = config.out.clone();
     std::fs::create_dir_all(&out).map_err(|source| Error::Io {
         path: out.clone(),
@@ -332,7 +332,7 @@ pub async fn run(config: RunConfig, mut stop: Stop) -> Result<RunOutcome> {
 
     // Heal everything, let the cluster recover, read every key everywhere.
     nemesis.heal_all().await;
-    let interrupted = stop.is_stopped();
+    let interrupted = stop.is_triggered();
     let mut final_start = None;
     if !interrupted {
         match cluster::wait_healthy(&plan, config.recovery_timeout, &mut stop).await {

@@ -33,9 +33,9 @@ use tokio::time::Instant;
 use crate::client::{Client, Response};
 use crate::history::EventType;
 use crate::recorder::Recorder;
-use crate::stop::Stop;
 use crate::txn_history::Mop;
 use crate::workload::definite_failure;
+use ddbb_libs::shutdown::Shutdown;
 
 /// How many final reads a client attempts before giving up.
 const FINAL_READ_ATTEMPTS: usize = 5;
@@ -363,14 +363,14 @@ impl TxnWorkload {
         mut worker: TxnWorker,
         recorder: &Recorder,
         until: Instant,
-        mut stop: Stop,
+        mut stop: Shutdown,
     ) -> TxnWorker {
         let mean = if self.config.rate > 0.0 {
             Duration::from_secs_f64(self.config.clients as f64 / self.config.rate)
         } else {
             Duration::ZERO
         };
-        while Instant::now() < until && !stop.is_stopped() {
+        while Instant::now() < until && !stop.is_triggered() {
             let mops = self.next_txn(&mut worker.rng);
             self.perform(&mut worker, recorder, mops).await;
             if !mean.is_zero() {
@@ -387,12 +387,17 @@ impl TxnWorkload {
     }
 
     /// The final phase: one read-only transaction of every key, retried a few times.
-    pub async fn final_reads(&self, mut worker: TxnWorker, recorder: &Recorder, mut stop: Stop) {
+    pub async fn final_reads(
+        &self,
+        mut worker: TxnWorker,
+        recorder: &Recorder,
+        mut stop: Shutdown,
+    ) {
         let mops: Vec<Mop> = (0..self.config.keys.max(1) as i64)
             .map(|k| Mop::Read(k, None))
             .collect();
         for attempt in 0..FINAL_READ_ATTEMPTS {
-            if stop.is_stopped() {
+            if stop.is_triggered() {
                 return;
             }
             let done = self.perform(&mut worker, recorder, mops.clone()).await;

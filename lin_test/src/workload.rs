@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::client::{Client, Response};
 use crate::history::{Datum, EventType, OpFn, Payload};
 use crate::recorder::Recorder;
-use crate::stop::Stop;
+use ddbb_libs::shutdown::Shutdown;
 
 /// How many final reads of one key a client attempts before giving up on it.
 const FINAL_READ_ATTEMPTS: usize = 5;
@@ -376,7 +376,7 @@ impl Workload {
         mut worker: Worker,
         recorder: &Recorder,
         until: Instant,
-        mut stop: Stop,
+        mut stop: Shutdown,
     ) -> Worker {
         // Each client waits a random time averaging clients/rate between operations, so
         // the whole workload averages `rate` operations per second when replies are fast.
@@ -385,7 +385,7 @@ impl Workload {
         } else {
             Duration::ZERO
         };
-        while Instant::now() < until && !stop.is_stopped() {
+        while Instant::now() < until && !stop.is_triggered() {
             let op = self.next_op(&mut worker.rng);
             self.perform(&mut worker, recorder, op).await;
             if !mean.is_zero() {
@@ -404,14 +404,14 @@ impl Workload {
 
     /// The final phase: `worker` reads every key (in random order), retrying a failed read a
     /// few times.
-    pub async fn final_reads(&self, mut worker: Worker, recorder: &Recorder, mut stop: Stop) {
+    pub async fn final_reads(&self, mut worker: Worker, recorder: &Recorder, mut stop: Shutdown) {
         let mut keys: Vec<i64> = (0..self.config.keys.max(1) as i64).collect();
         for i in (1..keys.len()).rev() {
             keys.swap(i, worker.rng.gen_range(0..=i));
         }
         for key in keys {
             for attempt in 0..FINAL_READ_ATTEMPTS {
-                if stop.is_stopped() {
+                if stop.is_triggered() {
                     return;
                 }
                 let done = self.perform(&mut worker, recorder, Op::Read(key)).await;

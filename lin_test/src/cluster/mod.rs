@@ -30,7 +30,7 @@ use tokio::time::Instant;
 pub use address::{AddressPlan, MAX_NODES};
 
 use crate::error::{Error, Result};
-use crate::stop::Stop;
+use ddbb_libs::shutdown::Shutdown;
 
 /// Largest reply the harness accepts from a replica (`STATUS` and single values are small).
 const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
@@ -360,7 +360,7 @@ pub async fn leader(plan: &AddressPlan, ids: &[NodeId]) -> Option<NodeId> {
 pub async fn wait_healthy(
     plan: &AddressPlan,
     timeout: Duration,
-    stop: &mut Stop,
+    stop: &mut Shutdown,
 ) -> std::result::Result<NodeId, String> {
     let deadline = Instant::now() + timeout;
     let ids: Vec<NodeId> = plan.ids().collect();
