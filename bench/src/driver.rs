@@ -16,11 +16,11 @@ use ddbb_client::{Client, ClientConfig, Consistency};
 use ddbb_libs::cmd::{Get, Put, PutReply, Txn};
 use ddbb_libs::kv::{Compare as DdbbCompare, CompareResult as DdbbCompareResult};
 use ddbb_libs::Command;
-use serde::{Deserialize, Serialize};
 use ddbb_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use ddbb_proto::etcdserverpb::kv_client::KvClient;
 use ddbb_proto::etcdserverpb::request_op::Request as RequestOp;
 use ddbb_proto::etcdserverpb::{Compare, PutRequest, RangeRequest, RequestOp as TxnOp, TxnRequest};
+use serde::{Deserialize, Serialize};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::workload::Op;

@@ -115,8 +115,9 @@ pub async fn connect(cluster: &Cluster, shape: &Shape) -> Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(shape.conns);
     for j in 0..shape.conns.max(1) {
         let first = leader.unwrap_or(j % endpoints.len());
-        conns
-            .push(Conn::connect(cluster.protocol, &endpoints, first, false, Timeouts::STEADY).await?);
+        conns.push(
+            Conn::connect(cluster.protocol, &endpoints, first, false, Timeouts::STEADY).await?,
+        );
     }
     Ok(conns)
 }

@@ -85,7 +85,10 @@ pub enum Op {
         new: Bytes,
     },
     /// If both keys exist (mod revision > 0), put both values (two distinct keys).
-    Txn { keys: [Bytes; 2], values: [Bytes; 2] },
+    Txn {
+        keys: [Bytes; 2],
+        values: [Bytes; 2],
+    },
     /// Read `key` linearizably at `revision`.
     GetOld { key: Bytes, revision: i64 },
 }

@@ -166,27 +166,42 @@ fn grpc_protocol_smoke() {
         .arg(out.path())
         .status()
         .expect("run ddbb-bench");
-    assert!(status.success(), "ddbb-bench compare --protocol grpc failed: {status}");
+    assert!(
+        status.success(),
+        "ddbb-bench compare --protocol grpc failed: {status}"
+    );
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(report.contains("- protocol: gRPC"), "{report}");
-    let results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.path().join("results.json")).unwrap(),
-    )
-    .unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
     assert_eq!(results["meta"]["protocol"], "grpc");
     let steady = results["steady"].as_array().expect("steady runs");
     let systems: &[&str] = if etcd { &["ddbb", "etcd"] } else { &["ddbb"] };
     for system in systems {
         let runs: Vec<&serde_json::Value> =
             steady.iter().filter(|r| r["system"] == *system).collect();
-        for workload in ["put", "get-linearizable", "get-serializable", "get-old", "cas", "txn"] {
+        for workload in [
+            "put",
+            "get-linearizable",
+            "get-serializable",
+            "get-old",
+            "cas",
+            "txn",
+        ] {
             let r = runs
                 .iter()
                 .find(|r| workload_name(&r["shape"]["workload"]) == workload)
                 .unwrap_or_else(|| panic!("{system}: no {workload} run"));
             assert_eq!(r["errors"], 0, "{system}: failed operations in {r}");
-            assert!(r["ops"].as_u64().unwrap() > 0, "{system}: no operation in {r}");
-            assert_eq!(r["cas_misses"], 0, "{system}: a CAS or txn compare failed in {r}");
+            assert!(
+                r["ops"].as_u64().unwrap() > 0,
+                "{system}: no operation in {r}"
+            );
+            assert_eq!(
+                r["cas_misses"], 0,
+                "{system}: a CAS or txn compare failed in {r}"
+            );
         }
     }
 }

@@ -403,8 +403,7 @@ impl Playground {
             .collect();
         let table = Table::new(
             &[
-                "ID", "ENDPOINT", "GRPC", "STATE", "ROLE", "LEADER", "REVISION", "APPLIED",
-                "PEERS",
+                "ID", "ENDPOINT", "GRPC", "STATE", "ROLE", "LEADER", "REVISION", "APPLIED", "PEERS",
             ],
             rows,
         );

@@ -154,7 +154,10 @@ impl StatusReply {
             ("db_size", int(self.db_size)),
             ("alarms", Frame::Bulk(Bytes::from(self.alarms.clone()))),
             ("longest_pass_us", int(self.longest_pass_us)),
-            ("grpc_addr", Frame::Bulk(Bytes::from(self.grpc_addr.clone()))),
+            (
+                "grpc_addr",
+                Frame::Bulk(Bytes::from(self.grpc_addr.clone())),
+            ),
         ]
     }
 

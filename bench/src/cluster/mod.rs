@@ -261,7 +261,10 @@ impl Cluster {
             .map(|m| match (self.system, self.protocol) {
                 (System::Ddbb, Protocol::Resp) => m.client_addr(),
                 (System::Ddbb, Protocol::Grpc) => {
-                    format!("http://{}", m.grpc_addr().unwrap_or_else(|| m.client_addr()))
+                    format!(
+                        "http://{}",
+                        m.grpc_addr().unwrap_or_else(|| m.client_addr())
+                    )
                 }
                 (System::Etcd, _) => format!("http://{}", m.client_addr()),
             })

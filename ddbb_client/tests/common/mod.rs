@@ -245,7 +245,9 @@ pub fn etcdctl_installed() -> bool {
             std::env::var("CI").map_or(true, |v| v != "true"),
             "etcdctl is missing under CI (apt-get install -y etcd-client)"
         );
-        eprintln!("etcdctl is not installed (apt-get install -y etcd-client): etcdctl steps skipped");
+        eprintln!(
+            "etcdctl is not installed (apt-get install -y etcd-client): etcdctl steps skipped"
+        );
     }
     ok
 }
@@ -261,8 +263,7 @@ pub fn etcdctl(endpoints: &str, args: &[&str]) -> (bool, String) {
         .expect("run etcdctl");
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
