@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cluster::{self, Cluster, Launcher, System, Timing};
+use crate::driver::Protocol;
 use crate::fault::{self, Phases, Scenario};
 use crate::iptables::{self, Firewall};
 use crate::report::{Meta, Report, SteadyResult};
@@ -20,7 +21,8 @@ pub struct CompareArgs {
     /// Run every driver for about a second (CI smoke test); results are not figures.
     #[arg(long)]
     pub quick: bool,
-    /// Output directory (default: bench/results/DATE, or DATE-quick with --quick).
+    /// Output directory (default: bench/results/DATE, DATE-grpc with --protocol grpc, with
+    /// -quick appended for --quick).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Systems to run (comma-separated: ddbb, etcd).
@@ -59,6 +61,10 @@ pub struct CompareArgs {
     /// `--ddbb-arg=--snapshot-every=0`; the report lists them.
     #[arg(long, allow_hyphen_values = true)]
     pub ddbb_arg: Vec<String>,
+    /// How the bench drives DDBB: `resp` (its RESP2 port, through ddbb_client) or `grpc` (its
+    /// etcd gRPC port, through the same etcd client as etcd). etcd always speaks gRPC.
+    #[arg(long, value_enum, default_value_t = Protocol::Resp)]
+    pub protocol: Protocol,
     /// Run only these fault scenarios (comma-separated: kill-leader, quorum-loss,
     /// constrained-election, chained).
     #[arg(long, value_delimiter = ',')]
@@ -266,11 +272,15 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
     let out_dir = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("results")
-            .join(if args.quick {
-                format!("{date}-quick")
-            } else {
-                date.clone()
-            })
+            .join(format!(
+                "{date}{}{}",
+                if args.protocol == Protocol::Grpc {
+                    "-grpc"
+                } else {
+                    ""
+                },
+                if args.quick { "-quick" } else { "" }
+            ))
     });
     let mut notes = Vec::new();
     let mut systems = Vec::new();
@@ -373,6 +383,7 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
         etcd_bin: args.etcd_bin.clone(),
         data_root: data_root.clone(),
         isolate,
+        ddbb_protocol: args.protocol,
     };
 
     let secs = |v: f64| Duration::from_secs_f64(v.max(0.0));
@@ -437,9 +448,10 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
         for &system in &systems {
             bar.set_message(format!("starting {system}, {} replicas", group.replicas));
             let started = async {
-                let c = Cluster::start(&launcher, system, group.replicas, Timing::Defaults).await?;
+                let mut c =
+                    Cluster::start(&launcher, system, group.replicas, Timing::Defaults).await?;
                 bar.set_message(format!("preloading {keys} keys into {system}"));
-                run::preload(&c, keys, group.value_size).await?;
+                c.old_revision = run::preload(&c, keys, group.value_size).await?;
                 anyhow::Ok(c)
             }
             .await;
@@ -589,6 +601,7 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
             format!("; extra flags: `{}`", args.ddbb_arg.join(" "))
         },
         data_root: data_root.display().to_string(),
+        protocol: args.protocol.name().to_string(),
         settings,
     };
     drop(firewall);

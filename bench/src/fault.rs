@@ -196,7 +196,8 @@ pub async fn run(
     let endpoints = cluster.endpoints();
     let mut conns = Vec::new();
     for j in 0..CONNS {
-        conns.push(Conn::connect(system, &endpoints, j % n, true, Timeouts::FAULT).await?);
+        conns
+            .push(Conn::connect(cluster.protocol, &endpoints, j % n, true, Timeouts::FAULT).await?);
     }
     let lag = if scenario == Scenario::ConstrainedElection {
         phases.lag

@@ -3,8 +3,9 @@
 //!
 //! `ddbb-bench compare [--quick] [--out DIR]` starts a DDBB cluster and an etcd cluster on
 //! loopback (each member on its own 127.77.x.y address, data on the same disk, fsync on),
-//! drives both through their native clients with the same workloads, injects faults, and
-//! writes `report.md`, raw JSON/CSV and PNG plots.
+//! drives both through their native clients (or, with `--protocol grpc`, both through the same
+//! etcd gRPC client) with the same workloads, injects faults, and writes `report.md`, raw
+//! JSON/CSV and PNG plots.
 //!
 //! Parts, bottom-up:
 //! - [`workload`]: keys, values and the operations each client sends;

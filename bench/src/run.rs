@@ -115,19 +115,33 @@ pub async fn connect(cluster: &Cluster, shape: &Shape) -> Result<Vec<Conn>> {
     let mut conns = Vec::with_capacity(shape.conns);
     for j in 0..shape.conns.max(1) {
         let first = leader.unwrap_or(j % endpoints.len());
-        conns
-            .push(Conn::connect(cluster.system, &endpoints, first, false, Timeouts::STEADY).await?);
+        conns.push(
+            Conn::connect(cluster.protocol, &endpoints, first, false, Timeouts::STEADY).await?,
+        );
     }
     Ok(conns)
 }
 
-/// Writes every key of the shared key space with `value_size`-byte values.
-pub async fn preload(cluster: &Cluster, keys: u64, value_size: usize) -> Result<()> {
+/// Writes every key of the shared key space with `value_size`-byte values; returns the
+/// revision of a write made after all of them (every preloaded version is visible at it:
+/// `get-old` reads there).
+pub async fn preload(cluster: &Cluster, keys: u64, value_size: usize) -> Result<i64> {
     let ops = (0..keys).map(|i| workload::Op::Put {
         key: workload::key(i),
         value: workload::value(value_size, i),
     });
-    load(cluster, ops.collect()).await.context("preload")
+    load(cluster, ops.collect()).await.context("preload")?;
+    let conn = Conn::connect(
+        cluster.protocol,
+        &cluster.endpoints(),
+        0,
+        true,
+        Timeouts::STEADY,
+    )
+    .await?;
+    conn.put_revision("bench-preloaded", "mark")
+        .await
+        .context("preload mark")
 }
 
 /// Writes the initial values of the keys of CAS run `run` with `clients` clients.
@@ -152,7 +166,7 @@ async fn load(cluster: &Cluster, ops: Vec<workload::Op>) -> Result<()> {
     for j in 0..4 {
         conns.push(
             Conn::connect(
-                cluster.system,
+                cluster.protocol,
                 &endpoints,
                 j % endpoints.len(),
                 true,
@@ -216,7 +230,8 @@ pub async fn steady(
             shape.clients,
             seed,
             cas_run,
-        );
+        )
+        .with_old_revision(cluster.old_revision);
         let (remaining, stop) = (remaining.clone(), stop.clone());
         tasks.spawn(async move {
             let mut tally = ClientTally {

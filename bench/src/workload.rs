@@ -7,6 +7,11 @@
 //! CAS runs use keys of their own (prefix `c` plus the run number) that only that run touches:
 //! each client owns a disjoint set of them and always knows their current value, so every
 //! CAS should swap; a CAS that does not is counted as a miss, not as an error.
+//!
+//! A `txn` is etcd-style optimistic concurrency on two random preloaded keys: compare both
+//! keys' mod revisions (`> 0`: the key exists, true for every preloaded key), then put both.
+//! A `get-old` reads a random key at the revision the cluster had right after the preload
+//! (set with [`OpGen::with_old_revision`]), so later writes make it a read of MVCC history.
 
 use bytes::{Bytes, BytesMut};
 use rand::rngs::SmallRng;
@@ -31,17 +36,23 @@ pub enum Workload {
     GetSerializable,
     /// Compare-and-swap on keys the client owns (etcd: a Txn comparing the value).
     Cas,
+    /// A transaction: 2 compares (mod revisions) and 2 puts on two random keys.
+    Txn,
+    /// Linearizable reads of random preloaded keys at an old revision (MVCC history).
+    GetOld,
     /// Linearizable reads and writes on random keys; the number is the read percentage.
     Mixed(u8),
 }
 
 impl Workload {
     /// Every workload of the comparison, in report order.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Put,
         Workload::GetLinearizable,
         Workload::GetSerializable,
+        Workload::GetOld,
         Workload::Cas,
+        Workload::Txn,
         Workload::Mixed(90),
         Workload::Mixed(50),
     ];
@@ -53,6 +64,8 @@ impl Workload {
             Workload::GetLinearizable => "get-linearizable".into(),
             Workload::GetSerializable => "get-serializable".into(),
             Workload::Cas => "cas".into(),
+            Workload::Txn => "txn".into(),
+            Workload::GetOld => "get-old".into(),
             Workload::Mixed(r) => format!("mixed-{r}r-{}w", 100 - r),
         }
     }
@@ -71,6 +84,13 @@ pub enum Op {
         expected: Bytes,
         new: Bytes,
     },
+    /// If both keys exist (mod revision > 0), put both values (two distinct keys).
+    Txn {
+        keys: [Bytes; 2],
+        values: [Bytes; 2],
+    },
+    /// Read `key` linearizably at `revision`.
+    GetOld { key: Bytes, revision: i64 },
 }
 
 /// The `i`-th key of the shared key space: `key-00000000000000000042` (24 bytes).
@@ -126,6 +146,8 @@ pub struct OpGen {
     next_owned: usize,
     /// CAS: the operation in flight, to learn its outcome.
     pending: Option<usize>,
+    /// get-old: the revision read at.
+    old_revision: i64,
 }
 
 impl OpGen {
@@ -158,7 +180,14 @@ impl OpGen {
             owned,
             next_owned: 0,
             pending: None,
+            old_revision: 1,
         }
+    }
+
+    /// Sets the revision `get-old` reads at (default 1).
+    pub fn with_old_revision(mut self, revision: i64) -> OpGen {
+        self.old_revision = revision.max(1);
+        self
     }
 
     /// The next operation to send.
@@ -167,6 +196,22 @@ impl OpGen {
             Workload::Put => self.put(),
             Workload::GetLinearizable => self.get(false),
             Workload::GetSerializable => self.get(true),
+            Workload::GetOld => Op::GetOld {
+                key: key(self.rng.gen_range(0..self.keys)),
+                revision: self.old_revision,
+            },
+            Workload::Txn => {
+                let a = self.rng.gen_range(0..self.keys);
+                // A second key distinct from the first (etcd refuses a key put twice).
+                let b = (a + self.rng.gen_range(1..self.keys.max(2))) % self.keys.max(2);
+                Op::Txn {
+                    keys: [key(a), key(b)],
+                    values: [
+                        value(self.value_size, self.rng.gen()),
+                        value(self.value_size, self.rng.gen()),
+                    ],
+                }
+            }
             Workload::Mixed(read_percent) => {
                 if self.rng.gen_range(0..100u8) < read_percent {
                     self.get(false)
@@ -256,6 +301,55 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn txns_put_two_distinct_preloaded_keys() {
+        for op in ops(Workload::Txn, 1000) {
+            let Op::Txn { keys, values } = op else {
+                panic!("not a txn: {op:?}")
+            };
+            assert_ne!(keys[0], keys[1]);
+            for k in &keys {
+                assert!((0..100).any(|i| key(i) == k), "{k:?} outside the key space");
+            }
+            assert!(values.iter().all(|v| v.len() == 24));
+        }
+        // Two keys only: still two distinct ones.
+        let mut generator = OpGen::new(Workload::Txn, 2, 24, 0, 1, 7, 0);
+        for _ in 0..100 {
+            let Op::Txn { keys, .. } = generator.next_op() else {
+                unreachable!()
+            };
+            assert_ne!(keys[0], keys[1]);
+        }
+    }
+
+    #[test]
+    fn get_old_reads_preloaded_keys_at_the_given_revision() {
+        let mut generator = OpGen::new(Workload::GetOld, 100, 24, 0, 1, 7, 0).with_old_revision(42);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..2000 {
+            let Op::GetOld { key: k, revision } = generator.next_op() else {
+                panic!("not a get-old")
+            };
+            assert_eq!(revision, 42);
+            seen.insert(k);
+        }
+        assert_eq!(seen.len(), 100);
+        // Without a revision it reads at 1, never at 0 (0 means "current").
+        let Op::GetOld { revision, .. } = ops(Workload::GetOld, 1).remove(0) else {
+            unreachable!()
+        };
+        assert_eq!(revision, 1);
+    }
+
+    #[test]
+    fn workload_names_are_distinct() {
+        let names: std::collections::BTreeSet<String> =
+            Workload::ALL.iter().map(|w| w.name()).collect();
+        assert_eq!(names.len(), Workload::ALL.len());
+        assert!(names.contains("txn") && names.contains("get-old"));
     }
 
     #[test]

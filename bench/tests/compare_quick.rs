@@ -85,7 +85,9 @@ fn quick_compare_writes_a_complete_report() {
             "put",
             "get-linearizable",
             "get-serializable",
+            "get-old",
             "cas",
+            "txn",
             "mixed-90r-10w",
             "mixed-50r-50w",
         ] {
@@ -131,4 +133,75 @@ fn quick_compare_writes_a_complete_report() {
 
     // Nothing is left behind: no iptables chain of ours.
     assert!(no_bench_chains_left(), "iptables chains left behind");
+}
+
+/// `--protocol grpc` in seconds: the main group's shapes at 16 clients, no faults. DDBB is
+/// driven through its etcd gRPC port by the same client as etcd.
+#[test]
+fn grpc_protocol_smoke() {
+    let etcd = etcd_installed();
+    if !etcd {
+        assert!(
+            std::env::var("CI").is_err(),
+            "under CI etcd must be installed (apt-get install -y etcd-server)"
+        );
+        eprintln!("etcd is not installed: DDBB runs alone over gRPC");
+    }
+    let out = tempfile::tempdir().expect("temp dir");
+    let status = Command::new(env!("CARGO_BIN_EXE_ddbb-bench"))
+        .args([
+            "compare",
+            "--quick",
+            "--protocol",
+            "grpc",
+            "--skip-faults",
+            "--warmup",
+            "0.1",
+            "--duration",
+            "0.3",
+            "--filter",
+            "256 B, 16 clients/4 conns, all members, 3 replicas",
+            "--out",
+        ])
+        .arg(out.path())
+        .status()
+        .expect("run ddbb-bench");
+    assert!(
+        status.success(),
+        "ddbb-bench compare --protocol grpc failed: {status}"
+    );
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(report.contains("- protocol: gRPC"), "{report}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["meta"]["protocol"], "grpc");
+    let steady = results["steady"].as_array().expect("steady runs");
+    let systems: &[&str] = if etcd { &["ddbb", "etcd"] } else { &["ddbb"] };
+    for system in systems {
+        let runs: Vec<&serde_json::Value> =
+            steady.iter().filter(|r| r["system"] == *system).collect();
+        for workload in [
+            "put",
+            "get-linearizable",
+            "get-serializable",
+            "get-old",
+            "cas",
+            "txn",
+        ] {
+            let r = runs
+                .iter()
+                .find(|r| workload_name(&r["shape"]["workload"]) == workload)
+                .unwrap_or_else(|| panic!("{system}: no {workload} run"));
+            assert_eq!(r["errors"], 0, "{system}: failed operations in {r}");
+            assert!(
+                r["ops"].as_u64().unwrap() > 0,
+                "{system}: no operation in {r}"
+            );
+            assert_eq!(
+                r["cas_misses"], 0,
+                "{system}: a CAS or txn compare failed in {r}"
+            );
+        }
+    }
 }

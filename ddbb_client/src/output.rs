@@ -402,6 +402,7 @@ const STATUS_HEADERS: &[&str] = &[
     "DECIDED INDEX",
     "APPLIED INDEX",
     "WAL SIZE",
+    "GRPC ADDRESS",
     "ERRORS",
 ];
 
@@ -430,6 +431,11 @@ fn status_row(endpoint: &str, s: &StatusReply) -> Vec<String> {
         s.decided_index.to_string(),
         s.applied_index.to_string(),
         human_bytes(s.wal_bytes),
+        if s.grpc_addr.is_empty() {
+            "-".into()
+        } else {
+            s.grpc_addr.clone()
+        },
         String::new(),
     ]
 }
@@ -673,6 +679,7 @@ mod tests {
             ballot: "2.0.1".into(),
             revision: 5,
             wal_bytes: 2500,
+            grpc_addr: "127.0.0.1:2379".into(),
             ..StatusReply::default()
         };
         let r = Report::Status(vec![
@@ -688,7 +695,7 @@ mod tests {
         let simple = render(&r, Format::Simple, false, false);
         assert_eq!(
             simple,
-            "a:1, 1, true, 1, 2.0.1, 5, 0, 0, 2.5 kB, \nb:2, , , , , , , , , unavailable: refused\n"
+            "a:1, 1, true, 1, 2.0.1, 5, 0, 0, 2.5 kB, 127.0.0.1:2379, \nb:2, , , , , , , , , , unavailable: refused\n"
         );
         assert!(r.failure().is_none());
         let json = render(&r, Format::Json, false, false);

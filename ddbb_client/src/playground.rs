@@ -39,7 +39,7 @@ const META: &[(&str, &str, &str)] = &[
     (
         ".nodes",
         "",
-        "Table of replicas: id, endpoint, up/down, role, leader, revision, peers",
+        "Table of replicas: id, endpoint, gRPC endpoint, up/down, role, leader, revision, peers",
     ),
     (".leader", "", "Which replica leads now"),
     (
@@ -71,7 +71,9 @@ pub struct Playground {
 impl Playground {
     /// Starts `nodes` replicas with data under `data_dir` (else a temp dir). Replica `N`
     /// uses client port `port_base + N` and peer port `port_base + 1000 + N` when all are
-    /// free, else free ports; `port_base` 0 always picks free ports.
+    /// free, else free ports; `port_base` 0 always picks free ports. Every replica also serves
+    /// etcd's gRPC API: on etcd's local-cluster ports 2379, 22379, 32379... when all are free
+    /// (and `port_base` is not 0), else on free ports.
     pub async fn start(
         nodes: u64,
         data_dir: Option<PathBuf>,
@@ -92,15 +94,22 @@ impl Playground {
         for attempt in 0..START_TRIES {
             let base = if attempt == 0 { port_base } else { 0 };
             let (client_ports, peer_ports) = choose_ports(nodes as usize, base)?;
+            let grpc_ports = choose_grpc_ports(nodes as usize, base != 0)?;
             let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
             let peers: BTreeMap<NodeId, SocketAddr> = (1..=nodes)
                 .zip(&peer_ports)
+                .map(|(id, &port)| (id, addr(port)))
+                .collect();
+            let grpc_peers: BTreeMap<NodeId, SocketAddr> = (1..=nodes)
+                .zip(&grpc_ports)
                 .map(|(id, &port)| (id, addr(port)))
                 .collect();
             let mut configs = Vec::new();
             for (id, &port) in (1..=nodes).zip(&client_ports) {
                 let mut config = ServerConfig::new(id, peers.clone(), addr(port));
                 config.data_dir = Some(data_dir.join(format!("replica-{id}")));
+                config.grpc_addr = grpc_peers.get(&id).copied();
+                config.grpc_peers = grpc_peers.clone();
                 configs.push(config);
             }
             let mut handles = Vec::new();
@@ -151,6 +160,14 @@ impl Playground {
         self.configs
             .iter()
             .map(|c| c.client_addr.to_string())
+            .collect()
+    }
+
+    /// etcd gRPC endpoints (`host:port`), replica 1 first.
+    pub fn grpc_endpoints(&self) -> Vec<String> {
+        self.configs
+            .iter()
+            .filter_map(|c| c.grpc_addr.map(|a| a.to_string()))
             .collect()
     }
 
@@ -343,10 +360,14 @@ impl Playground {
             .enumerate()
             .map(|(i, (e, handle))| {
                 let id = (i + 1).to_string();
+                let grpc = self.configs[i]
+                    .grpc_addr
+                    .map_or_else(|| "-".to_string(), |a| a.to_string());
                 match (&e.status, handle.is_some()) {
                     (Ok(s), _) => vec![
                         id,
                         e.endpoint.clone(),
+                        grpc,
                         "up".into(),
                         if s.is_leader {
                             "leader"
@@ -362,17 +383,19 @@ impl Playground {
                         ids(&s.connected_peers),
                     ],
                     (Err(_), false) => {
-                        let mut row = vec!["-".to_string(); 8];
+                        let mut row = vec!["-".to_string(); 9];
                         row[0] = id;
                         row[1] = e.endpoint.clone();
-                        row[2] = "down".into();
+                        row[2] = grpc;
+                        row[3] = "down".into();
                         row
                     }
                     (Err(err), true) => {
-                        let mut row = vec!["?".to_string(); 8];
+                        let mut row = vec!["?".to_string(); 9];
                         row[0] = id;
                         row[1] = e.endpoint.clone();
-                        row[2] = format!("up ({err})");
+                        row[2] = grpc;
+                        row[3] = format!("up ({err})");
                         row
                     }
                 }
@@ -380,7 +403,7 @@ impl Playground {
             .collect();
         let table = Table::new(
             &[
-                "ID", "ENDPOINT", "STATE", "ROLE", "LEADER", "REVISION", "APPLIED", "PEERS",
+                "ID", "ENDPOINT", "GRPC", "STATE", "ROLE", "LEADER", "REVISION", "APPLIED", "PEERS",
             ],
             rows,
         );
@@ -462,8 +485,11 @@ fn print_banner(playground: &Playground) {
         playground.len()
     ));
     for config in &playground.configs {
+        let grpc = config
+            .grpc_addr
+            .map_or_else(|| "-".to_string(), |a| a.to_string());
         say(&format!(
-            "  replica {}: client {}  peer {}",
+            "  replica {}: client {}  peer {}  grpc {grpc}",
             config.id,
             config.client_addr,
             config.peer_addr()
@@ -472,6 +498,10 @@ fn print_banner(playground: &Playground) {
     say(&format!(
         "Other terminals: ddbb --endpoints {} <command>  (or redis-cli -p <port>)",
         playground.endpoints().join(",")
+    ));
+    say(&format!(
+        "etcd tools (gRPC): ETCDCTL_API=3 etcdctl --endpoints {} get --prefix \"\"",
+        playground.grpc_endpoints().join(",")
     ));
 }
 
@@ -530,6 +560,36 @@ fn choose_ports(n: usize, base: u16) -> Result<(Vec<u16>, Vec<u16>), CliError> {
     Ok((ports[..n].to_vec(), ports[n..].to_vec()))
 }
 
+/// etcd's local-cluster gRPC ports (its Procfile): 2379, 22379, 32379, then 42379...;
+/// `None` past 62379.
+fn etcd_grpc_ports(n: usize) -> Option<Vec<u16>> {
+    (1..=n)
+        .map(|i| u16::try_from(if i == 1 { 2379 } else { i * 10_000 + 2379 }).ok())
+        .collect()
+}
+
+/// gRPC ports for `n` replicas: etcd's local-cluster ports when `conventional` and all are
+/// free, else free ports chosen by the OS.
+fn choose_grpc_ports(n: usize, conventional: bool) -> Result<Vec<u16>, CliError> {
+    if conventional {
+        if let Some(ports) = etcd_grpc_ports(n) {
+            if ports
+                .iter()
+                .all(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+            {
+                return Ok(ports);
+            }
+        }
+    }
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<Vec<_>>>()?)
+}
+
 fn ids(ids: &[NodeId]) -> String {
     if ids.is_empty() {
         return "-".into();
@@ -553,6 +613,14 @@ mod tests {
             [".nodes", ".leader", ".kill", ".restart", ".cut", ".heal", ".help"]
         );
         assert!(meta[2].1.contains("usage: .kill N"));
+    }
+
+    #[test]
+    fn grpc_ports_follow_etcds_convention() {
+        assert_eq!(etcd_grpc_ports(3), Some(vec![2379, 22379, 32379]));
+        assert_eq!(etcd_grpc_ports(6).unwrap()[5], 62379);
+        assert_eq!(etcd_grpc_ports(7), None); // 72379 > u16::MAX
+        assert_eq!(choose_grpc_ports(3, false).unwrap().len(), 3);
     }
 
     #[test]

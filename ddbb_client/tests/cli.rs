@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ddbb, ddbb_on, dead_endpoint, TestCluster};
+use common::{ddbb, ddbb_on, dead_endpoint, etcd_put_get, etcdctl, etcdctl_installed, TestCluster};
 
 #[test]
 fn put_get_del_in_all_three_formats() {
@@ -204,6 +204,8 @@ fn status_and_member_list_cover_every_endpoint() {
         let fields: Vec<&str> = line.split(", ").collect();
         assert_eq!(fields[0], cluster.endpoint(i as u64 + 1));
         assert_eq!(fields[1], (i + 1).to_string());
+        // The replica's etcd gRPC address, from its config.
+        assert_eq!(fields[9], cluster.grpc_endpoint(i as u64 + 1), "{line}");
     }
     let leaders = lines
         .iter()
@@ -216,10 +218,11 @@ fn status_and_member_list_cover_every_endpoint() {
     assert_eq!(all.len(), 3);
     assert_eq!(all[1]["status"]["id"], 2);
     assert_eq!(all[1]["status"]["members"], serde_json::json!([1, 2, 3]));
+    assert_eq!(all[1]["status"]["grpc_addr"], cluster.grpc_endpoint(2));
 
     let table = ddbb_on(e, &["-w", "table", "status"]).ok().out();
     assert!(
-        table.contains("IS LEADER") && table.contains("WAL SIZE"),
+        table.contains("IS LEADER") && table.contains("WAL SIZE") && table.contains("GRPC ADDRESS"),
         "{table}"
     );
     assert_eq!(table.lines().count(), 3 + 4, "{table}");
@@ -524,4 +527,34 @@ fn history_sorting_prev_kvs_compaction_and_alarms() {
         .ok()
         .out()
         .contains("| MEMBER ID | ALARM |"));
+}
+
+#[test]
+fn the_grpc_address_that_status_shows_serves_etcd_clients() {
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    let json = ddbb_on(&e, &["-w", "json", "status"]).ok().json();
+    let grpc: Vec<String> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"]["grpc_addr"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(grpc.len(), 3);
+    // etcd's client, through a follower or the leader alike, sees what RESP writes and the
+    // other way round.
+    let value = cluster.block_on(etcd_put_get(&grpc[1], "from-grpc", "g"));
+    assert_eq!(value, b"g");
+    assert_eq!(
+        ddbb_on(&e, &["get", "from-grpc", "--print-value-only"])
+            .ok()
+            .out(),
+        "g\n"
+    );
+    if etcdctl_installed() {
+        ddbb_on(&e, &["put", "from-resp", "r"]).ok();
+        let (ok, out) = etcdctl(&grpc.join(","), &["get", "--prefix", "from-"]);
+        assert!(ok, "{out}");
+        assert_eq!(out, "from-grpc\ng\nfrom-resp\nr\n");
+    }
 }

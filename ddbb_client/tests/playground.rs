@@ -65,7 +65,9 @@ fn killing_the_leader_keeps_writes_and_linearizable_reads_working() {
     p.prompt();
 
     p.line(".nodes");
-    p.expect(Regex(format!(r"\| {leader} +\| [0-9.:]+ +\| down +\|")));
+    p.expect(Regex(format!(
+        r"\| {leader} +\| [0-9.:]+ +\| [0-9.:]+ +\| down +\|"
+    )));
     p.prompt();
 
     p.line(&format!(".restart {leader}"));
@@ -156,4 +158,37 @@ fn playground_keeps_a_given_data_dir() {
     for id in 1..=5 {
         assert!(data.join(format!("replica-{id}")).join("wal").is_dir());
     }
+}
+
+#[test]
+fn every_replica_serves_etcd_grpc_and_the_banner_says_where() {
+    let mut p = spawn_playground();
+    let mut grpc = Vec::new();
+    for id in 1..=3 {
+        grpc.push(p.capture(&format!(r"replica {id}: client \S+  peer \S+  grpc (\S+)")));
+    }
+    let hint = p.capture(r"(ETCDCTL_API=3 etcdctl --endpoints \S+ get --prefix \x22\x22)");
+    assert!(hint.contains(&grpc.join(",")), "{hint}");
+    p.capture(r"Leader: replica (\d)");
+    p.prompt();
+
+    // etcd's client writes through replica 2's gRPC port; the REPL (RESP) reads it back.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let value = runtime.block_on(common::etcd_put_get(&grpc[1], "via-grpc", "etcd"));
+    assert_eq!(value, b"etcd");
+    p.line("get via-grpc --print-value-only");
+    p.expect("etcd\r\n");
+    p.prompt();
+    if common::etcdctl_installed() {
+        let (ok, out) = common::etcdctl(&grpc.join(","), &["get", "--prefix", ""]);
+        assert!(ok && out.contains("via-grpc\netcd\n"), "{out}");
+    }
+    p.line(".nodes");
+    p.expect(Regex(format!(r"\| {} +\| up", grpc[2])));
+    p.prompt();
+    p.line("exit");
+    assert_eq!(p.exit_code(), 0);
 }

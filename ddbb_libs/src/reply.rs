@@ -164,6 +164,8 @@ pub struct StatusReply {
     /// The longest pass of the replica loop since it started, in microseconds (a pass handles
     /// the events that are ready, then proposes, syncs, sends and applies).
     pub longest_pass_us: u64,
+    /// Where this replica serves etcd's gRPC API (`host:port`); empty when it does not.
+    pub grpc_addr: String,
 }
 
 /// Formats alarms as [`StatusReply::alarms`] shows them.
@@ -214,6 +216,10 @@ impl StatusReply {
             ("db_size", int(self.db_size)),
             ("alarms", Frame::Bulk(Bytes::from(self.alarms.clone()))),
             ("longest_pass_us", int(self.longest_pass_us)),
+            (
+                "grpc_addr",
+                Frame::Bulk(Bytes::from(self.grpc_addr.clone())),
+            ),
         ]
     }
 
@@ -269,6 +275,7 @@ impl StatusReply {
                 b"db_size" => out.db_size = int()?,
                 b"alarms" => out.alarms = String::from_utf8_lossy(&text()?).into_owned(),
                 b"longest_pass_us" => out.longest_pass_us = int()?,
+                b"grpc_addr" => out.grpc_addr = String::from_utf8_lossy(&text()?).into_owned(),
                 _ => {}
             }
         }
@@ -331,6 +338,7 @@ mod tests {
             db_size: 4096,
             alarms: "NOSPACE:1".into(),
             longest_pass_us: 1500,
+            grpc_addr: "127.0.0.1:2379".into(),
         };
         let Frame::Array(mut items) = s.to_frame() else {
             unreachable!()

@@ -74,7 +74,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle> {
 
 /// Starts a replica whose links obey `faults` (shared by the replicas of a playground).
 pub async fn start_with_faults(
-    config: ServerConfig,
+    mut config: ServerConfig,
     faults: Arc<LinkFaults>,
 ) -> Result<ServerHandle> {
     config.validate()?;
@@ -91,6 +91,8 @@ pub async fn start_with_faults(
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    // STATUS shows the bound address (port 0 becomes the port chosen).
+    config.grpc_addr = grpc_addr;
 
     // Open storage first: whether the data dir is new decides the join guard.
     let wal = match &config.data_dir {

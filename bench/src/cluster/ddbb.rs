@@ -34,6 +34,20 @@ pub(super) fn command(launcher: &Launcher, cluster: &Cluster, index: usize) -> R
         m.data_dir.display().to_string(),
         "--fsync=true".to_string(),
     ]);
+    if let Some(grpc) = m.grpc_addr() {
+        let grpc_peers = cluster
+            .members
+            .iter()
+            .filter_map(|m| Some(format!("{}={}", m.index + 1, m.grpc_addr()?)))
+            .collect::<Vec<_>>()
+            .join(",");
+        args.extend([
+            "--grpc-addr".to_string(),
+            grpc,
+            "--grpc-peers".to_string(),
+            grpc_peers,
+        ]);
+    }
     if cluster.timing == Timing::Matched {
         // The defaults, spelled out: a leader is suspected after one silent 100 ms round.
         args.extend([
@@ -83,7 +97,8 @@ pub(super) async fn leader(cluster: &Cluster) -> Result<usize> {
 }
 
 pub(super) async fn probe_write(cluster: &Cluster) -> Result<()> {
-    let mut config = ClientConfig::new(cluster.endpoints()).with_timeout(Duration::from_secs(3));
+    let resp: Vec<String> = cluster.members.iter().map(|m| m.client_addr()).collect();
+    let mut config = ClientConfig::new(resp).with_timeout(Duration::from_secs(3));
     config.attempt_timeout = Duration::from_secs(1);
     let client = Client::new(config)?;
     client.put("bench-probe", "ready").await?;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::driver::Protocol;
 use crate::iptables::Endpoint;
 pub use process::world_executable;
 
@@ -99,6 +100,8 @@ pub struct Launcher {
     pub data_root: PathBuf,
     /// Run each member under a uid of its own (needed to cut links).
     pub isolate: bool,
+    /// How the bench drives DDBB: RESP, or etcd's gRPC API (replicas get `--grpc-addr`).
+    pub ddbb_protocol: Protocol,
 }
 
 /// One member.
@@ -112,6 +115,8 @@ pub struct Member {
     pub client_port: u16,
     /// Peer port.
     pub peer_port: u16,
+    /// DDBB's etcd gRPC port, when the bench drives DDBB over gRPC.
+    pub grpc_port: Option<u16>,
     /// Its uid, when isolated.
     pub uid: Option<u32>,
     data_dir: PathBuf,
@@ -123,6 +128,11 @@ impl Member {
     /// `ip:client_port`.
     pub fn client_addr(&self) -> String {
         format!("{}:{}", self.ip, self.client_port)
+    }
+
+    /// `ip:grpc_port`, when DDBB serves gRPC.
+    pub fn grpc_addr(&self) -> Option<String> {
+        self.grpc_port.map(|p| format!("{}:{p}", self.ip))
     }
 
     /// `ip:peer_port`.
@@ -153,6 +163,10 @@ pub struct Cluster {
     pub members: Vec<Member>,
     /// Failure-detection settings it was started with.
     pub timing: Timing,
+    /// The protocol the bench's clients speak to it (etcd: always gRPC).
+    pub protocol: Protocol,
+    /// The revision right after the preload (`get-old` reads at it); 1 before.
+    pub old_revision: i64,
     dir: PathBuf,
 }
 
@@ -188,16 +202,22 @@ impl Cluster {
             std::fs::remove_dir_all(&dir)?;
         }
         process::make_dir(&dir, None, 0o755)?;
+        let protocol = match system {
+            System::Ddbb => launcher.ddbb_protocol,
+            System::Etcd => Protocol::Grpc,
+        };
+        let ddbb_grpc = system == System::Ddbb && protocol == Protocol::Grpc;
         let mut members = Vec::with_capacity(n);
         for index in 0..n {
             let ip = Ipv4Addr::new(127, 77, system.subnet(), index as u8 + 1);
-            let ports = free_ports(ip, 2)?;
+            let ports = free_ports(ip, 3)?;
             let uid = launcher.isolate.then(|| system.uid(index));
             members.push(Member {
                 index,
                 ip,
                 client_port: ports[0],
                 peer_port: ports[1],
+                grpc_port: ddbb_grpc.then_some(ports[2]),
                 uid,
                 data_dir: dir.join(format!("member-{}", index + 1)),
                 log: dir.join(format!("member-{}.log", index + 1)),
@@ -208,6 +228,8 @@ impl Cluster {
             system,
             members,
             timing,
+            protocol,
+            old_revision: 1,
             dir,
         };
         for index in 0..n {
@@ -231,13 +253,20 @@ impl Cluster {
         Ok(())
     }
 
-    /// Client endpoints, by member index (DDBB: `ip:port`; etcd: `http://ip:port`).
+    /// The endpoints the bench's clients use, by member index, for [`Cluster::protocol`]
+    /// (RESP: `ip:port`; gRPC: `http://ip:port`, DDBB's gRPC port or etcd's client port).
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| match self.system {
-                System::Ddbb => m.client_addr(),
-                System::Etcd => format!("http://{}", m.client_addr()),
+            .map(|m| match (self.system, self.protocol) {
+                (System::Ddbb, Protocol::Resp) => m.client_addr(),
+                (System::Ddbb, Protocol::Grpc) => {
+                    format!(
+                        "http://{}",
+                        m.grpc_addr().unwrap_or_else(|| m.client_addr())
+                    )
+                }
+                (System::Etcd, _) => format!("http://{}", m.client_addr()),
             })
             .collect()
     }
@@ -281,9 +310,10 @@ impl Cluster {
         loop {
             match self.leader().await {
                 Ok(leader) => {
-                    let probe = match self.system {
-                        System::Ddbb => ddbb::probe_write(self).await,
-                        System::Etcd => etcd::probe_write(self).await,
+                    // A write through the protocol the bench will use.
+                    let probe = match self.protocol {
+                        Protocol::Resp => ddbb::probe_write(self).await,
+                        Protocol::Grpc => etcd::probe_write(self).await,
                     };
                     match probe {
                         Ok(()) => return Ok(leader),

@@ -75,7 +75,13 @@ fn target(shape: &Shape) -> &'static str {
 pub fn render(report: &Report, plots: &[Plot]) -> String {
     let mut md = String::new();
     let m = &report.meta;
-    let _ = writeln!(md, "# ddbb-bench: DDBB vs etcd, {}\n", m.date);
+    let grpc = m.protocol == "grpc";
+    let _ = writeln!(
+        md,
+        "# ddbb-bench: DDBB vs etcd, {}{}\n",
+        m.date,
+        if grpc { " (gRPC)" } else { "" }
+    );
     if m.quick {
         md.push_str(
             "> **Quick mode** (CI smoke test): every run lasts about a second on a small key \
@@ -94,6 +100,17 @@ pub fn render(report: &Report, plots: &[Plot]) -> String {
         m.load_after[0],
         m.load_after[1],
         m.load_after[2]
+    );
+    let _ = writeln!(
+        md,
+        "- protocol: {}",
+        if grpc {
+            "gRPC (`--protocol grpc`): DDBB and etcd driven by the same etcd v3 client \
+             (ddbb_proto's KvClient), DDBB on its `--grpc-addr` port"
+        } else {
+            "RESP (`--protocol resp`): DDBB driven by ddbb_client over RESP2, etcd by the etcd \
+             v3 gRPC client (ddbb_proto's KvClient)"
+        }
     );
     let _ = writeln!(md, "- DDBB: {}", m.ddbb_server);
     let _ = writeln!(
@@ -348,7 +365,8 @@ mod tests {
             section: Section::Throughput(3, 256),
         }];
         let md = render(&report, &plots);
-        assert!(md.starts_with("# ddbb-bench: DDBB vs etcd, 2026-11-21"));
+        assert!(md.starts_with("# ddbb-bench: DDBB vs etcd, 2026-11-21\n"));
+        assert!(md.contains("- protocol: RESP"), "{md}");
         assert!(md.contains("**Quick mode**"));
         assert!(md.contains("## 3 replicas, 256 B values"));
         assert!(md.contains("![bars](throughput-3r-256B.png)"));
@@ -359,7 +377,7 @@ mod tests {
         );
         // etcd did not run mixed 50/50: dashes, no ratio.
         assert!(
-            md.contains("| mixed-50r-50w | 16 / 2 | all | 10,000 | — | — |"),
+            md.contains("| mixed-50r-50w | 16 / 2 | all | 11,000 | — | — |"),
             "{md}"
         );
         assert!(
@@ -374,6 +392,15 @@ mod tests {
             .filter(|l| l.starts_with("| DDBB |") || l.starts_with("| etcd |"))
             .count();
         assert_eq!(detail_rows, report.steady.len());
+    }
+
+    #[test]
+    fn a_grpc_report_says_so() {
+        let mut report = crate::report::tests::sample();
+        report.meta.protocol = "grpc".into();
+        let md = render(&report, &[]);
+        assert!(md.starts_with("# ddbb-bench: DDBB vs etcd, 2026-11-21 (gRPC)\n"));
+        assert!(md.contains("- protocol: gRPC (`--protocol grpc`)"), "{md}");
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub struct Meta {
     pub etcd_version: Option<String>,
     /// How DDBB replicas were started.
     pub ddbb_server: String,
+    /// The protocol DDBB was driven with: `resp` or `grpc` (empty in reports from before
+    /// `--protocol`, which were all RESP).
+    #[serde(default)]
+    pub protocol: String,
     /// Where the data directories were.
     pub data_root: String,
     /// Run settings worth knowing (durations, key space).

@@ -325,7 +325,8 @@ pub struct PlaygroundArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Replica N listens for clients on BASE+N and for peers on BASE+1000+N when all those
-    /// ports are free (else on free ports); 0 always picks free ports.
+    /// ports are free (else on free ports), and for etcd gRPC clients on 2379, 22379,
+    /// 32379... when free; 0 always picks free ports (gRPC included).
     #[arg(long, default_value_t = 6000, value_name = "BASE")]
     pub port_base: u16,
 }

@@ -37,7 +37,8 @@ pub fn dead_endpoint(n: u16) -> String {
     addr
 }
 
-/// Replicas started in-process with `ddbb_server`, each with its own data dir.
+/// Replicas started in-process with `ddbb_server`, each with its own data dir, serving RESP
+/// and etcd's gRPC API.
 pub struct TestCluster {
     runtime: tokio::runtime::Runtime,
     configs: Vec<ServerConfig>,
@@ -59,16 +60,21 @@ impl TestCluster {
         let faults = Arc::new(LinkFaults::default());
         // A port found free may be taken by a parallel test before we bind it: try again.
         for _ in 0..5 {
-            let ports = free_ports(2 * n);
+            let ports = free_ports(3 * n);
             let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
             let peers: BTreeMap<u64, SocketAddr> = (1..=n as u64)
                 .map(|id| (id, addr(ports[id as usize - 1])))
+                .collect();
+            let grpc: BTreeMap<u64, SocketAddr> = (1..=n as u64)
+                .map(|id| (id, addr(ports[2 * n + id as usize - 1])))
                 .collect();
             let configs: Vec<ServerConfig> = (1..=n as u64)
                 .map(|id| {
                     let client = addr(ports[n + id as usize - 1]);
                     let mut c = ServerConfig::new(id, peers.clone(), client);
                     c.data_dir = Some(dir.path().join(format!("replica-{id}")));
+                    c.grpc_addr = grpc.get(&id).copied();
+                    c.grpc_peers = grpc.clone();
                     c
                 })
                 .collect();
@@ -105,6 +111,14 @@ impl TestCluster {
     /// Client endpoint of replica `id`.
     pub fn endpoint(&self, id: u64) -> String {
         self.configs[id as usize - 1].client_addr.to_string()
+    }
+
+    /// etcd gRPC endpoint (`host:port`) of replica `id`.
+    pub fn grpc_endpoint(&self, id: u64) -> String {
+        self.configs[id as usize - 1]
+            .grpc_addr
+            .expect("a gRPC address")
+            .to_string()
     }
 
     /// Every client endpoint, comma-separated, replica 1 first.
@@ -184,6 +198,73 @@ where
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(200));
     }
+}
+
+/// Puts `key` through etcd's gRPC API at `endpoint` (`host:port`) with ddbb_proto's
+/// `KvClient`, then reads it back linearizably there; returns the value read.
+pub async fn etcd_put_get(endpoint: &str, key: &str, value: &str) -> Vec<u8> {
+    use ddbb_proto::etcdserverpb::kv_client::KvClient;
+    use ddbb_proto::etcdserverpb::{PutRequest, RangeRequest};
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{endpoint}"))
+        .expect("endpoint URL")
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10));
+    let mut kv = KvClient::new(channel.connect().await.expect("gRPC connect"));
+    let put = kv
+        .put(PutRequest {
+            key: key.to_string().into(),
+            value: value.to_string().into(),
+            ..PutRequest::default()
+        })
+        .await
+        .expect("gRPC put")
+        .into_inner();
+    assert!(put.header.expect("a header").revision > 0);
+    let range = kv
+        .range(RangeRequest {
+            key: key.to_string().into(),
+            ..RangeRequest::default()
+        })
+        .await
+        .expect("gRPC range")
+        .into_inner();
+    assert_eq!(range.kvs.len(), 1, "{range:?}");
+    range.kvs[0].value.to_vec()
+}
+
+/// True when `etcdctl` runs; otherwise says so, and fails under `CI=true` (where
+/// `scripts/test` installs it).
+pub fn etcdctl_installed() -> bool {
+    let ok = Command::new("etcdctl")
+        .arg("version")
+        .env("ETCDCTL_API", "3")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "etcdctl is missing under CI (apt-get install -y etcd-client)"
+        );
+        eprintln!(
+            "etcdctl is not installed (apt-get install -y etcd-client): etcdctl steps skipped"
+        );
+    }
+    ok
+}
+
+/// Runs `etcdctl --endpoints <endpoints> args...` (ETCDCTL_API=3); returns (success, stdout).
+pub fn etcdctl(endpoints: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", endpoints, "--command-timeout", "10s"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run etcdctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 /// What one run of `ddbb` gave.

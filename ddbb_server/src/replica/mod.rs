@@ -104,6 +104,8 @@ pub struct Replica<S: Storage<LogEntry>> {
     join_guard: Option<JoinGuard>,
     /// Leader and ballot, published after every pass (see [`Replica::subscribe`]).
     view: watch::Sender<ReplicaView>,
+    /// Where this replica serves etcd's gRPC API (`config.grpc_addr`), for STATUS.
+    grpc_addr: String,
 }
 
 impl<S: Storage<LogEntry>> Replica<S> {
@@ -170,6 +172,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 needed: config.peers.len() / 2,
             }),
             view: watch::Sender::new(ReplicaView::default()),
+            grpc_addr: config.grpc_addr.map(|a| a.to_string()).unwrap_or_default(),
         };
         // Rebuild the state machine from what storage recovered (snapshot + decided suffix)
         // before serving anything.
@@ -619,6 +622,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             db_size: self.state.store().size_bytes(),
             alarms: ddbb_libs::alarm_list(&self.state.alarms()),
             longest_pass_us: self.longest_pass.as_micros() as u64,
+            grpc_addr: self.grpc_addr.clone(),
         }
     }
 }
