@@ -1,8 +1,5 @@
-//! DDBB client: the async [`Client`] library and, behind the default `cli` feature, the
-//! `ddbb` command-line tool (etcdctl-style one-shot commands, an interactive REPL, and the
-//! in-process playground cluster).
+//! DDBB client library: the async [`Client`] (the `ddbb` tool lives in the `ddbb_cli` crate).
 //!
-//! Library parts:
 //! - [`client`]: [`Client`] over a list of endpoints: one pipelined connection per endpoint,
 //!   failover to the next endpoint on connection loss, timeout or a replica without quorum,
 //!   and request ids `(client_id, seq)` on every write so retries are applied once;
@@ -16,23 +13,11 @@
 //! # let _ = revision; Ok(()) }
 //! ```
 //!
-//! Tool parts (feature `cli`): [`cli`] (clap definitions and one-shot execution),
-//! [`output`] (simple/json/table rendering), [`repl`] (rustyline REPL) and [`playground`].
-//! Library users that only need [`Client`] can turn the feature off
-//! (`default-features = false`) and skip clap, rustyline and the server crate.
+//! It depends on neither the server nor a command-line parser.
 
 pub mod client;
 pub mod error;
 mod pipeline;
-
-#[cfg(feature = "cli")]
-pub mod cli;
-#[cfg(feature = "cli")]
-pub mod output;
-#[cfg(feature = "cli")]
-pub mod playground;
-#[cfg(feature = "cli")]
-pub mod repl;
 
 pub use client::{Client, ClientConfig, EndpointStatus, RangeOptions, RangeReply};
 pub use ddbb_libs::cmd::{KeyRange, RangeView};

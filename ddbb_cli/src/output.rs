@@ -25,7 +25,7 @@ use ddbb_libs::kv::AlarmMember;
 use ddbb_libs::{KeyValue, NodeId, StatusReply};
 use serde_json::{json, Value};
 
-use crate::client::EndpointStatus;
+use ddbb_client::EndpointStatus;
 
 /// Output format, chosen with `-w`.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -601,7 +601,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
+    use ddbb_client::Error;
 
     fn kv(key: &[u8], value: &[u8]) -> KeyValue {
         KeyValue {

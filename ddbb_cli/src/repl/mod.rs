@@ -17,7 +17,6 @@
 //!   transaction.
 
 pub mod helper;
-pub mod words;
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -34,9 +33,10 @@ use rustyline::Editor;
 use tokio::runtime::Runtime;
 
 use crate::cli::{complain, exec, say, txn, write_stdout, CliError, ReplLine};
-use crate::client::Client;
 use crate::output::{Format, Style};
 use crate::playground::Playground;
+use crate::words;
+use ddbb_client::Client;
 use helper::{Mode, ReplHelper, BUILTINS};
 
 /// How long the prompt waits for `STATUS` before showing the leader as unknown.

@@ -20,9 +20,9 @@ use super::args::{
 };
 use super::txn::TxnInput;
 use super::CliError;
-use crate::client::{Client, EndpointStatus};
 use crate::output::{unhex, Member, Report};
-use crate::Error;
+use ddbb_client::Error;
+use ddbb_client::{Client, EndpointStatus};
 
 /// True when `command` reads stdin: `put KEY` without a value, and `txn`.
 pub fn needs_stdin(command: &KvCommand) -> bool {

@@ -22,10 +22,9 @@ use ddbb_libs::{NodeId, StatusReply};
 use ddbb_server::{LinkFaults, ServerConfig, ServerHandle};
 use tokio::runtime::Runtime;
 
-use crate::cli::{self, say, CliError, GlobalArgs, PlaygroundArgs};
-use crate::client::{Client, ClientConfig, EndpointStatus};
+use crate::cli::{say, CliError};
 use crate::output::Table;
-use crate::repl;
+use ddbb_client::{Client, ClientConfig, EndpointStatus};
 
 /// How long the playground waits for the first leader, and for a new one after `.kill`.
 pub const LEADER_DEADLINE: Duration = Duration::from_secs(15);
@@ -432,49 +431,7 @@ impl Playground {
     }
 }
 
-/// `ddbb playground`: starts the cluster, runs the REPL on it, stops it on exit.
-pub fn run(args: &PlaygroundArgs, global: &GlobalArgs) -> Result<(), CliError> {
-    let runtime = cli::multi_thread_runtime()?;
-    let mut playground = runtime.block_on(Playground::start(
-        args.nodes,
-        args.data_dir.clone(),
-        args.port_base,
-    ))?;
-    remove_temp_dir_on_signal(&runtime, &playground);
-    print_banner(&playground);
-    let start = Instant::now();
-    match runtime.block_on(playground.wait_for_leader(LEADER_DEADLINE)) {
-        Some(id) => say(&format!(
-            "Leader: replica {id} (elected in {} ms).",
-            start.elapsed().as_millis()
-        )),
-        None => say(&format!("No leader after {LEADER_DEADLINE:?}; try .nodes.")),
-    }
-    say(
-        "Try: put greeting hello | get greeting | .leader | .kill <leader> | get greeting | .nodes\n\
-         'help' lists commands, '.help' meta-commands; Ctrl-D or 'exit' stops the cluster.",
-    );
-    let client =
-        Client::new(ClientConfig::new(playground.endpoints()).with_timeout(global.timeout))?;
-    let result = repl::run(
-        &runtime,
-        client,
-        cli::repl_defaults(global),
-        Some(&mut playground),
-    );
-    let kept = (!playground.is_temporary()).then(|| playground.data_dir().to_path_buf());
-    runtime.block_on(playground.stop());
-    match kept {
-        Some(dir) => say(&format!(
-            "Playground stopped; data kept in {}.",
-            dir.display()
-        )),
-        None => say("Playground stopped; its temp dir was removed."),
-    }
-    result
-}
-
-fn print_banner(playground: &Playground) {
+pub fn print_banner(playground: &Playground) {
     let where_ = if playground.is_temporary() {
         format!("{} (removed on exit)", playground.data_dir().display())
     } else {
@@ -507,7 +464,7 @@ fn print_banner(playground: &Playground) {
 
 /// On SIGTERM or SIGHUP (terminal closed) the process ends without unwinding: remove the
 /// temp dir first.
-fn remove_temp_dir_on_signal(runtime: &Runtime, playground: &Playground) {
+pub fn remove_temp_dir_on_signal(runtime: &Runtime, playground: &Playground) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -669,14 +626,14 @@ mod tests {
             let keys = local
                 .range(
                     ddbb_libs::cmd::KeyRange::prefix(bytes::Bytes::new()),
-                    crate::RangeOptions {
-                        view: crate::RangeView::KeysOnly,
+                    ddbb_client::RangeOptions {
+                        view: ddbb_client::RangeView::KeysOnly,
                         consistency: ddbb_libs::Consistency::Serializable,
                         ..Default::default()
                     },
                 )
                 .await;
-            if let Ok(crate::RangeReply::Keys(keys)) = &keys {
+            if let Ok(ddbb_client::RangeReply::Keys(keys)) = &keys {
                 if keys.len() == 2 {
                     break;
                 }

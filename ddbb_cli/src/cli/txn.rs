@@ -28,7 +28,7 @@ use super::args::{parse_lease_id, TxnRequest, TxnRequestLine};
 use super::exec::{del_request, get_request, put_request, Request};
 use super::{usage_line, CliError};
 use crate::output::unhex;
-use crate::repl::words;
+use crate::words;
 
 /// The three sections, with etcdctl's interactive prompts.
 pub const SECTIONS: [&str; 3] = [

@@ -14,8 +14,8 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use super::words;
 use crate::cli::ReplLine;
+use crate::words;
 
 /// Words the REPL itself understands, besides the shared commands.
 pub const BUILTINS: &[(&str, &str)] = &[

@@ -17,9 +17,9 @@ pub use args::{Cli, Command, GlobalArgs, KvCommand, OutputArgs, PlaygroundArgs, 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use crate::client::{Client, ClientConfig};
 use crate::output::{Report, Style};
-use crate::{playground, repl, Error};
+use crate::Error;
+use ddbb_client::{Client, ClientConfig};
 
 /// Why a `ddbb` invocation failed; [`CliError::exit_code`] maps it to the exit status.
 #[derive(Debug, thiserror::Error)]
@@ -57,26 +57,8 @@ impl CliError {
     }
 }
 
-/// Runs a parsed command line; `Ok` carries the exit status of a command that ran.
-pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let global = cli.global;
-    match cli.command {
-        None => {
-            let client = client(&global)?;
-            let runtime = multi_thread_runtime()?;
-            repl::run(&runtime, client, repl_defaults(&global), None)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Playground(args)) => {
-            playground::run(&args, &global)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Kv(command)) => one_shot(&global, &command),
-    }
-}
-
 /// Runs one command, prints its result; a [`Report::failure`] gives exit status 1.
-fn one_shot(global: &GlobalArgs, command: &KvCommand) -> Result<ExitCode, CliError> {
+pub fn one_shot(global: &GlobalArgs, command: &KvCommand) -> Result<ExitCode, CliError> {
     let client = client(global)?;
     let hex = global.output.hex;
     let stdin = if let KvCommand::Txn(t) = command {
@@ -128,14 +110,6 @@ pub fn client(global: &GlobalArgs) -> Result<Client, CliError> {
     Ok(Client::new(
         ClientConfig::new(endpoints).with_timeout(global.timeout),
     )?)
-}
-
-/// The REPL's default output options, from the command line.
-pub fn repl_defaults(global: &GlobalArgs) -> repl::Defaults {
-    repl::Defaults {
-        format: global.output.write_out.unwrap_or_default(),
-        hex: global.output.hex,
-    }
 }
 
 /// A runtime whose workers keep running (replicas, connections) while the REPL blocks.
