@@ -590,7 +590,11 @@ impl<S: Storage<LogEntry>> Replica<S> {
 
     fn apply_entry(&mut self, index: usize, entry: &LogEntry) {
         self.since_snapshot += entry.commands.len().max(1);
-        let mine = entry.origin == self.id;
+        // Barriers are numbered per incarnation: only this incarnation's entries (by its
+        // session) answer its reads. An entry of an earlier run of this replica, applied after
+        // a restart, carries barrier numbers that the new run reuses (found by ddbb-sim).
+        let mine = entry.origin == self.id
+            && entry.session_floor.map(|f| f.client) == Some(self.writes.session());
         let mut barriers = entry.barriers.iter().peekable();
         for (i, command) in entry.commands.iter().enumerate() {
             while let Some(b) = barriers.next_if(|b| b.after as usize <= i) {

@@ -58,6 +58,11 @@ impl PendingWrites {
         self.session = session | (1 << 63);
     }
 
+    /// This incarnation's request session.
+    pub(super) fn session(&self) -> u64 {
+        self.session
+    }
+
     /// The write's id: the client's, or the next one of this replica's session.
     pub(super) fn id_for(&mut self, requested: Option<RequestId>) -> RequestId {
         requested.unwrap_or_else(|| {
