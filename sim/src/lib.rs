@@ -978,7 +978,9 @@ impl World {
             for (idb, applied_b, sb) in &states[a + 1..] {
                 if applied_a == applied_b && sa.store != sb.store {
                     let what = format!(
-                        "divergence: replicas {ida} and {idb} applied {applied_a} entries but hold different stores"
+                        "divergence: replicas {ida} and {idb} applied {applied_a} entries but hold different stores (revisions {} and {})",
+                        sa.store.revision(),
+                        sb.store.revision()
                     );
                     self.fail(what);
                 }

@@ -7,7 +7,7 @@ use sim::{run_seed, SeedReport, SimOptions};
 
 /// Seeds run by `cargo test` (debug build): sized so the whole file stays well under three
 /// minutes on two cores (see docs/BENCHMARKS.md).
-const CI_SEEDS: u64 = 300;
+const CI_SEEDS: u64 = 500;
 
 fn seeds() -> u64 {
     std::env::var("DDBB_SIM_SEEDS")
