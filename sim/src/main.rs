@@ -11,12 +11,12 @@ use sim::{run_seed, SimOptions, DEFAULT_STEPS};
 #[derive(Parser, Debug)]
 #[command(name = "ddbb-sim")]
 struct Args {
-    /// Seeds to run (from --seed on); with --seed alone, 1.
+    /// Seeds to run (from --seed on) [default: 100, or 1 with --seed].
     #[arg(long)]
     seeds: Option<u64>,
-    /// First (or only) seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// First (or only) seed [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Events simulated before the heal and the final reads.
     #[arg(long, default_value_t = DEFAULT_STEPS)]
     steps: u64,
@@ -53,14 +53,15 @@ fn main() -> ExitCode {
     }
     let seeds = match (args.seeds, args.seed) {
         (Some(n), _) => n,
-        (None, 0) => DEFAULT_SEEDS,
-        (None, _) => 1,
+        (None, None) => DEFAULT_SEEDS,
+        (None, Some(_)) => 1,
     };
+    let first = args.seed.unwrap_or(0);
     let started = Instant::now();
     let mut failed = Vec::new();
     let mut ops = 0;
     let mut ran = 0;
-    for seed in args.seed..args.seed + seeds {
+    for seed in first..first + seeds {
         let options = SimOptions {
             seed,
             steps: args.steps,
