@@ -461,12 +461,16 @@ impl World {
         };
         let node = &mut self.nodes[i];
         node.config.disk = disk;
-        let mut replica =
-            match Replica::new(&node.config, DecidedPrefix(wal.clone()), control, sim_links, false)
-            {
-                Ok(r) => r,
-                Err(e) => return self.fail(format!("replica {id} cannot start: {e}")),
-            };
+        let mut replica = match Replica::new(
+            &node.config,
+            DecidedPrefix(wal.clone()),
+            control,
+            sim_links,
+            false,
+        ) {
+            Ok(r) => r,
+            Err(e) => return self.fail(format!("replica {id} cannot start: {e}")),
+        };
         replica.set_session(id << 32 | node.incarnation);
         node.up = Some(Up {
             replica,
@@ -697,8 +701,10 @@ impl World {
     /// Heals every cut link; both ends of each get `LinkUp` (the connection is re-made).
     fn heal_links(&mut self) {
         let healed = self.net.heal_all();
-        let pairs: BTreeSet<(NodeId, NodeId)> =
-            healed.into_iter().map(|(a, b)| (a.min(b), a.max(b))).collect();
+        let pairs: BTreeSet<(NodeId, NodeId)> = healed
+            .into_iter()
+            .map(|(a, b)| (a.min(b), a.max(b)))
+            .collect();
         for (a, b) in pairs {
             self.link_up_later(a, b);
             self.link_up_later(b, a);
@@ -718,7 +724,9 @@ impl World {
         if self.phase != Phase::Faults {
             return;
         }
-        let next = self.rng.gen_range(self.fault_every / 2..self.fault_every * 3 / 2);
+        let next = self
+            .rng
+            .gen_range(self.fault_every / 2..self.fault_every * 3 / 2);
         self.after(next, Ev::Nemesis);
         let ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
         let n = ids.len() as NodeId;
@@ -995,7 +1003,12 @@ impl World {
         self.report.virtual_ms = self.now / MS;
         for (key, value, time) in std::mem::take(&mut self.workload.local_reads) {
             if let Some(v) = value {
-                if !self.workload.written.get(&key).is_some_and(|w| w.contains(&v)) {
+                if !self
+                    .workload
+                    .written
+                    .get(&key)
+                    .is_some_and(|w| w.contains(&v))
+                {
                     self.fail(format!(
                         "serializable read of k{key} at {} ms returned {v}, never written",
                         time / MS

@@ -48,7 +48,12 @@ fn ci_seeds_pass() {
             ));
         }
     }
-    assert!(failed.is_empty(), "{} of {n} seeds failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {n} seeds failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 /// Seeds that found real bugs (a WAL gap after a power cut during a checkpoint start; reads
@@ -68,7 +73,10 @@ fn unsafe_local_reads_is_caught() {
     let (o, report) = first_failure(seeds(), |o| o.unsafe_local_reads = true)
         .expect("--unsafe-local-reads must fail within the CI seeds");
     assert!(
-        report.failures.iter().any(|f| f.contains("not linearizable")),
+        report
+            .failures
+            .iter()
+            .any(|f| f.contains("not linearizable")),
         "{}: {:?}",
         o.replay_command(),
         report.failures
