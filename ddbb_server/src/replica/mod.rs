@@ -47,7 +47,7 @@ use crate::shutdown::Shutdown;
 use crate::state::mvcc::validate_txn;
 use crate::state::KvState;
 use crate::storage::StorageControl;
-use crate::transport::{PeerEvent, PeerMessage, Transport};
+use crate::transport::{PeerEvent, PeerLinks, PeerMessage};
 use ddbb_libs::kv::{AlarmAction, AlarmRequest, AlarmType, KvError, RequestOp, WriteRequest};
 use reads::PendingReads;
 use writes::PendingWrites;
@@ -72,7 +72,7 @@ pub struct Replica<S: Storage<LogEntry>> {
     paxos: OmniPaxos<LogEntry, S>,
     control: Box<dyn StorageControl>,
     state: KvState,
-    transport: Transport,
+    transport: Box<dyn PeerLinks>,
     outgoing: Vec<PeerMessage>,
     /// Messages that may leave only after this pass's sync (kept to reuse the allocation).
     held: Vec<PeerMessage>,
@@ -119,7 +119,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         config: &ServerConfig,
         storage: S,
         control: Box<dyn StorageControl>,
-        transport: Transport,
+        transport: impl PeerLinks + 'static,
         empty_data_dir: bool,
     ) -> Result<Self> {
         let members: Vec<NodeId> = config.peers.keys().copied().collect();
@@ -149,7 +149,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
             paxos,
             control,
             state: KvState::new(),
-            transport,
+            transport: Box::new(transport),
             outgoing: Vec::new(),
             held: Vec::new(),
             tick: config.tick,
@@ -239,6 +239,13 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
     }
 
+    /// Replaces this incarnation's random request session (the ids of writes that come without
+    /// one) by `session`, before any request: the simulator's runs must not depend on the
+    /// process or the wall clock.
+    pub fn set_session(&mut self, session: u64) {
+        self.writes.set_session(session);
+    }
+
     /// The leader and ballot as of the end of the latest pass, for the protocol adapters.
     pub fn subscribe(&self) -> watch::Receiver<ReplicaView> {
         self.view.subscribe()
@@ -262,7 +269,14 @@ impl<S: Storage<LogEntry>> Replica<S> {
     }
 
     /// Propose, sync, send, apply: the end of every pass.
-    fn finish_pass(&mut self) -> Result<()> {
+    ///
+    /// The pass steps (`on_tick`, `on_peer_event`, `on_request`, then `finish_pass`) are public
+    /// so that a driver other than [`Replica::run`] can run the same code: the deterministic
+    /// simulator (`sim` crate) calls them in the order `run` does.
+    ///
+    /// # Errors
+    /// A storage failure (the replica must stop without sending or replying).
+    pub fn finish_pass(&mut self) -> Result<()> {
         self.publish_view();
         if self.join_guard.is_some() {
             return Ok(()); // requests wait until the guard lifts (or time out)
@@ -301,7 +315,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
         Ok(())
     }
 
-    fn on_tick(&mut self) {
+    /// A pass step: one tick of the (virtual or real) clock.
+    pub fn on_tick(&mut self) {
         self.now += 1;
         if self.join_guard.is_some() {
             return;
@@ -336,7 +351,11 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
     }
 
-    fn on_peer_event(&mut self, event: PeerEvent) -> Result<()> {
+    /// A pass step: one event from the peer links.
+    ///
+    /// # Errors
+    /// The join guard's refusal (see [`Replica::new`]): the replica must stop.
+    pub fn on_peer_event(&mut self, event: PeerEvent) -> Result<()> {
         match event {
             PeerEvent::Hello { from, knows_me } => self.check_join(from, knows_me)?,
             _ if self.join_guard.is_some() => {}
@@ -371,7 +390,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
         Ok(())
     }
 
-    fn on_request(&mut self, request: Request) {
+    /// A pass step: one request of a protocol adapter (answered now or by a later pass).
+    pub fn on_request(&mut self, request: Request) {
         match request {
             Request::Write { id, op, reply } => {
                 if let Err(e) = self.admit(&op) {
@@ -573,7 +593,11 @@ impl<S: Storage<LogEntry>> Replica<S> {
 
     fn apply_entry(&mut self, index: usize, entry: &LogEntry) {
         self.since_snapshot += entry.commands.len().max(1);
-        let mine = entry.origin == self.id;
+        // Barriers are numbered per incarnation: only this incarnation's entries (by its
+        // session) answer its reads. An entry of an earlier run of this replica, applied after
+        // a restart, carries barrier numbers that the new run reuses (found by ddbb-sim).
+        let mine = entry.origin == self.id
+            && entry.session_floor.map(|f| f.client) == Some(self.writes.session());
         let mut barriers = entry.barriers.iter().peekable();
         for (i, command) in entry.commands.iter().enumerate() {
             while let Some(b) = barriers.next_if(|b| b.after as usize <= i) {

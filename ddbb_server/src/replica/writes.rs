@@ -51,6 +51,18 @@ impl PendingWrites {
         }
     }
 
+    /// Uses `session` (top bit set, as a random one has) instead of the random session; only
+    /// before the first id was handed out.
+    pub(super) fn set_session(&mut self, session: u64) {
+        debug_assert!(self.next_seq == 1, "session changed after use");
+        self.session = session | (1 << 63);
+    }
+
+    /// This incarnation's request session.
+    pub(super) fn session(&self) -> u64 {
+        self.session
+    }
+
     /// The write's id: the client's, or the next one of this replica's session.
     pub(super) fn id_for(&mut self, requested: Option<RequestId>) -> RequestId {
         requested.unwrap_or_else(|| {

@@ -80,6 +80,35 @@ struct PeerLink {
     up: Arc<AtomicBool>,
 }
 
+/// What the replica loop needs from the network: the seam between the replica core and the
+/// links to its peers. [`Transport`] is the real one (TCP); the simulator (`sim` crate) has an
+/// in-memory one whose deliveries, delays, losses and partitions a seeded RNG decides.
+/// Incoming traffic is not part of the seam: it reaches the loop as [`PeerEvent`]s, whoever
+/// produces them.
+pub trait PeerLinks: Send {
+    /// Hands `msg` to the link to its receiver; may drop it (a cut link, a full queue).
+    fn send(&self, msg: PeerMessage);
+    /// Peers whose link was cut when last asked and is whole now (the loop then calls
+    /// `reconnected(peer)` for each).
+    fn healed_links(&mut self) -> Vec<NodeId>;
+    /// Peers whose outgoing link is usable now (for `STATUS`).
+    fn connected_peers(&self) -> Vec<NodeId>;
+}
+
+impl PeerLinks for Transport {
+    fn send(&self, msg: PeerMessage) {
+        Transport::send(self, msg);
+    }
+
+    fn healed_links(&mut self) -> Vec<NodeId> {
+        Transport::healed_links(self)
+    }
+
+    fn connected_peers(&self) -> Vec<NodeId> {
+        Transport::connected_peers(self)
+    }
+}
+
 /// The sending side of OmniSIMO, owned by the replica loop.
 pub struct Transport {
     id: NodeId,

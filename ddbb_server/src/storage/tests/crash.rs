@@ -290,3 +290,44 @@ fn dropping_any_one_directory_fsync_loses_acknowledged_data() {
         );
     }
 }
+
+/// A checkpoint that starts while only decided-index updates are unsynced (`sync` hands those
+/// to the OS without an fdatasync) must still fsync the segment it closes: a closed segment is
+/// never synced again, so a power cut would leave it short of the next segment's first record
+/// and recovery would refuse the WAL as corrupt. Found by `ddbb-sim` (seed 187).
+#[test]
+fn a_checkpoint_fsyncs_the_decided_index_at_the_end_of_the_segment_it_closes() {
+    let disk = CrashDisk::with_dirs(&["/t"]).unwrap();
+    let diskref: DiskRef = Arc::new(disk.clone());
+    let dir = prepare_data_dir(&*diskref, Path::new(DATA_DIR), true).unwrap();
+    let options = WalOptions {
+        segment_bytes: 1 << 20,
+        ..options(&disk)
+    };
+    let mut wal = Wal::<TestEntry>::open(&dir, options.clone()).unwrap();
+    wal.set_promise(ballot(1, 1)).unwrap();
+    for i in 0..10u64 {
+        wal.append_entry(put(i)).unwrap();
+    }
+    wal.sync().unwrap();
+    wal.set_decided_idx(10).unwrap();
+    wal.sync().unwrap(); // to the OS only
+    wal.write_atomically(vec![
+        StorageOp::Trim(5),
+        StorageOp::SetCompactedIdx(5),
+        StorageOp::SetSnapshot(Some(KvSnapshot::create(&puts(0, 5)))),
+    ])
+    .unwrap(); // starts a deferred checkpoint: closes the segment
+    wal.sync().unwrap();
+    let cut = disk.power_cut(PowerCut::SyncedOnly);
+    drop(wal);
+    let reopened = Wal::<TestEntry>::open(
+        &dir,
+        WalOptions {
+            disk: Arc::new(cut) as DiskRef,
+            ..options
+        },
+    );
+    let wal = reopened.expect("the WAL reopens after the power cut");
+    assert_eq!(wal.get_decided_idx().unwrap(), 10);
+}
