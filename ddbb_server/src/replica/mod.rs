@@ -576,7 +576,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
         let applied = self.state.applied_index();
         let started = std::time::Instant::now();
-        match self.paxos.snapshot(Some(applied), true) {
+        let paxos = &mut self.paxos;
+        let taken = crate::state::lend_state(&self.state, || paxos.snapshot(Some(applied), true));
+        match taken {
             Ok(()) => {
                 self.since_snapshot = 0;
                 self.snapshot_index = applied;

@@ -12,4 +12,4 @@ mod snapshot;
 
 pub use kv::{Applied, KvState, MAX_REMEMBERED_OUTCOME_BYTES};
 pub use session::{SessionTable, MAX_SESSIONS, SESSION_WINDOW};
-pub use snapshot::KvSnapshot;
+pub use snapshot::{lend_state, KvSnapshot};
