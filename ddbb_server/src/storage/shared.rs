@@ -62,6 +62,14 @@ impl<T: WalEntry> SharedWal<T> {
         self.lock().sync()
     }
 
+    /// See [`Wal::sync_and_compact`].
+    ///
+    /// # Errors
+    /// As [`Wal::sync`].
+    pub fn sync_and_compact(&self) -> Result<SyncStats, WalError> {
+        self.lock().sync_and_compact()
+    }
+
     /// See [`Wal::checkpoint`].
     ///
     /// # Errors

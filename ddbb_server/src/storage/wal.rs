@@ -145,6 +145,8 @@ pub struct Wal<T: WalEntry> {
     in_flight: Option<InFlight<T>>,
     /// Another local compaction happened while a checkpoint was under way.
     checkpoint_wanted: bool,
+    /// Compacted index of the image the latest started checkpoint holds.
+    checkpoint_covers: usize,
     /// `options.disk`, behind the fault injector when there is one.
     disk: DiskRef,
     options: WalOptions,
@@ -244,6 +246,7 @@ impl<T: WalEntry> Wal<T> {
             checkpoints,
             in_flight: None,
             checkpoint_wanted: false,
+            checkpoint_covers: image.compacted_idx,
             options,
             image,
             active,
@@ -341,6 +344,20 @@ impl<T: WalEntry> Wal<T> {
         self.finish_checkpoint(true)
     }
 
+    /// Like [`sync`](Self::sync), and if the log was compacted since the latest checkpoint was
+    /// started (a compaction not written as a checkpoint by `checkpoint_on_snapshot`), starts
+    /// one in `checkpoint_mode`, so old segments go away without stalling the caller.
+    ///
+    /// # Errors
+    /// As [`sync`](Self::sync).
+    pub fn sync_and_compact(&mut self) -> Result<SyncStats, WalError> {
+        self.check_poison()?;
+        if self.image.compacted_idx > self.checkpoint_covers {
+            self.start_checkpoint(self.options.checkpoint_mode)?;
+        }
+        self.sync()
+    }
+
     /// Whether a checkpoint is under way.
     pub fn checkpoint_in_flight(&self) -> bool {
         self.in_flight.is_some()
@@ -366,6 +383,7 @@ impl<T: WalEntry> Wal<T> {
         if self.active.len > 0 {
             self.roll()?;
         }
+        self.checkpoint_covers = self.image.compacted_idx;
         let job = Job {
             disk: self.disk.clone(),
             dir: self.checkpoint_dir.clone(),
