@@ -34,7 +34,7 @@ use crate::client::{Client, Response};
 use crate::history::EventType;
 use crate::recorder::Recorder;
 use crate::txn_history::Mop;
-use crate::workload::definite_failure;
+use crate::workload::{definite_failure, Pacer};
 use ddbb_libs::shutdown::Shutdown;
 
 /// How many final reads a client attempts before giving up.
@@ -365,22 +365,12 @@ impl TxnWorkload {
         until: Instant,
         mut stop: Shutdown,
     ) -> TxnWorker {
-        let mean = if self.config.rate > 0.0 {
-            Duration::from_secs_f64(self.config.clients as f64 / self.config.rate)
-        } else {
-            Duration::ZERO
-        };
+        let pacer = Pacer::new(self.config.clients, self.config.rate);
         while Instant::now() < until && !stop.is_triggered() {
             let mops = self.next_txn(&mut worker.rng);
             self.perform(&mut worker, recorder, mops).await;
-            if !mean.is_zero() {
-                let wait = mean.mul_f64(worker.rng.gen_range(0.0..2.0));
-                let wake = (Instant::now() + wait).min(until);
-                if !stop.sleep_until(wake).await {
-                    break;
-                }
-            } else {
-                tokio::task::yield_now().await;
+            if !pacer.pause(&mut worker.rng, until, &mut stop).await {
+                break;
             }
         }
         worker

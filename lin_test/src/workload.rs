@@ -247,6 +247,39 @@ pub fn classify(op: &Op, response: Response) -> Completion {
     }
 }
 
+/// Paces one client: a random wait averaging clients/rate between operations, so the whole
+/// workload averages `rate` operations per second when replies are fast (0: no wait).
+pub(crate) struct Pacer {
+    mean: Duration,
+}
+
+impl Pacer {
+    pub(crate) fn new(clients: usize, rate: f64) -> Pacer {
+        let mean = if rate > 0.0 {
+            Duration::from_secs_f64(clients as f64 / rate)
+        } else {
+            Duration::ZERO
+        };
+        Pacer { mean }
+    }
+
+    /// Waits before the next operation (never past `until`); false if the run was stopped.
+    pub(crate) async fn pause(
+        &self,
+        rng: &mut StdRng,
+        until: Instant,
+        stop: &mut Shutdown,
+    ) -> bool {
+        if self.mean.is_zero() {
+            // Always yield, so a replica that fails fast cannot starve the runtime.
+            tokio::task::yield_now().await;
+            return true;
+        }
+        let wait = self.mean.mul_f64(rng.gen_range(0.0..2.0));
+        stop.sleep_until((Instant::now() + wait).min(until)).await
+    }
+}
+
 /// The shared state of the workload: the value counter and what clients last saw per key.
 #[derive(Debug)]
 pub struct Workload {
@@ -378,25 +411,12 @@ impl Workload {
         until: Instant,
         mut stop: Shutdown,
     ) -> Worker {
-        // Each client waits a random time averaging clients/rate between operations, so
-        // the whole workload averages `rate` operations per second when replies are fast.
-        let mean = if self.config.rate > 0.0 {
-            Duration::from_secs_f64(self.config.clients as f64 / self.config.rate)
-        } else {
-            Duration::ZERO
-        };
+        let pacer = Pacer::new(self.config.clients, self.config.rate);
         while Instant::now() < until && !stop.is_triggered() {
             let op = self.next_op(&mut worker.rng);
             self.perform(&mut worker, recorder, op).await;
-            if !mean.is_zero() {
-                let wait = mean.mul_f64(worker.rng.gen_range(0.0..2.0));
-                let wake = (Instant::now() + wait).min(until);
-                if !stop.sleep_until(wake).await {
-                    break;
-                }
-            } else {
-                // Always yield, so a replica that fails fast cannot starve the runtime.
-                tokio::task::yield_now().await;
+            if !pacer.pause(&mut worker.rng, until, &mut stop).await {
+                break;
             }
         }
         worker
