@@ -51,6 +51,11 @@ pub struct ServerArgs {
     /// entry without writes, such as a read barrier, counts as one; 0: never).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: usize,
+    /// Bytes logged since the last WAL checkpoint before a snapshot writes another one (and at
+    /// least the previous checkpoint's size), so rewriting the state costs no more than the log
+    /// it replaces.
+    #[arg(long, default_value_t = 64 << 20, hide = true)]
+    pub checkpoint_min_bytes: u64,
     /// Start on an empty data dir even though peers remember this replica id as a member
     /// (after its disk was lost). Unsafe unless every other replica is up: see the README.
     #[arg(long)]
@@ -129,6 +134,7 @@ impl ServerArgs {
         c.data_dir = self.data_dir;
         c.fsync = self.fsync;
         c.snapshot_every = self.snapshot_every;
+        c.checkpoint_min_bytes = self.checkpoint_min_bytes;
         c.join = self.join;
         c.cluster_id = self.cluster_id;
         c.tick = Duration::from_millis(self.tick_ms);

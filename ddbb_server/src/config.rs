@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub quota_backend_bytes: u64,
     /// Auto-compaction of the MVCC history (`None`: only explicit `Compact`s).
     pub auto_compaction: Option<crate::replica::AutoCompaction>,
+    /// Bytes logged since the last WAL checkpoint before a compaction writes another (and at
+    /// least the previous checkpoint's size).
+    pub checkpoint_min_bytes: u64,
     /// Snapshot the state and compact the log every this many applied writes (a log entry
     /// without writes counts as one; 0: never).
     pub snapshot_every: usize,
@@ -103,6 +106,7 @@ impl ServerConfig {
             max_txn_ops: 128,
             quota_backend_bytes: 2 << 30,
             auto_compaction: None,
+            checkpoint_min_bytes: 64 << 20,
             snapshot_every: 10_000,
             join: false,
             unsafe_local_reads: false,

@@ -215,6 +215,7 @@ fn open_wal(dir: &std::path::Path, config: &ServerConfig) -> Result<SharedWal<Lo
         disk: config.disk.clone(),
         checkpoint_on_snapshot: true,
         checkpoint_mode: storage::CheckpointMode::Background,
+        checkpoint_min_bytes: config.checkpoint_min_bytes,
         ..WalOptions::default()
     };
     let wal = SharedWal::open(&wal_dir, options).map_err(|e| Error::Storage(e.to_string()))?;

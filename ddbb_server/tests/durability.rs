@@ -394,7 +394,14 @@ async fn power_cut_of_the_whole_cluster_keeps_every_acknowledged_write() {
             let j = journals[id as usize - 1].to_string_lossy().into_owned();
             cluster.restart_with(
                 id,
-                &["--io-journal", &j, "--snapshot-every", snapshot_every],
+                &[
+                    "--io-journal",
+                    &j,
+                    "--snapshot-every",
+                    snapshot_every,
+                    "--checkpoint-min-bytes",
+                    "0",
+                ],
             );
         }
         cluster.wait_for_leader().await;

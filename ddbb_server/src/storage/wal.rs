@@ -65,6 +65,11 @@ pub struct WalOptions {
     /// Checkpoints that must be durable at once (a snapshot installed from the leader, an
     /// explicit [`Wal::checkpoint`]) are always written inline.
     pub checkpoint_mode: CheckpointMode,
+    /// A local compaction starts a checkpoint only once this many bytes (and at least as many
+    /// as the previous checkpoint's size) were logged since the last one, so rewriting the
+    /// whole state costs no more than the log it replaces. Until then the compaction lives in
+    /// memory only (losing it in a crash means the log was not compacted). 0: every time.
+    pub checkpoint_min_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -77,6 +82,7 @@ impl Default for WalOptions {
             fault: None,
             checkpoint_on_snapshot: false,
             checkpoint_mode: CheckpointMode::Inline,
+            checkpoint_min_bytes: 0,
         }
     }
 }
@@ -147,6 +153,8 @@ pub struct Wal<T: WalEntry> {
     checkpoint_wanted: bool,
     /// Compacted index of the image the latest started checkpoint holds.
     checkpoint_covers: usize,
+    /// Bytes appended to segments since the latest checkpoint started.
+    logged_since_checkpoint: u64,
     /// `options.disk`, behind the fault injector when there is one.
     disk: DiskRef,
     options: WalOptions,
@@ -247,6 +255,7 @@ impl<T: WalEntry> Wal<T> {
             in_flight: None,
             checkpoint_wanted: false,
             checkpoint_covers: image.compacted_idx,
+            logged_since_checkpoint: 0,
             options,
             image,
             active,
@@ -352,10 +361,17 @@ impl<T: WalEntry> Wal<T> {
     /// As [`sync`](Self::sync).
     pub fn sync_and_compact(&mut self) -> Result<SyncStats, WalError> {
         self.check_poison()?;
-        if self.image.compacted_idx > self.checkpoint_covers {
+        if self.image.compacted_idx > self.checkpoint_covers && self.checkpoint_due() {
             self.start_checkpoint(self.options.checkpoint_mode)?;
         }
         self.sync()
+    }
+
+    /// Whether enough was logged since the latest checkpoint to write another (see
+    /// [`WalOptions::checkpoint_min_bytes`]).
+    fn checkpoint_due(&self) -> bool {
+        let last = self.checkpoints.last().map_or(0, |c| c.bytes);
+        self.logged_since_checkpoint >= self.options.checkpoint_min_bytes.max(last)
     }
 
     /// Whether a checkpoint is under way.
@@ -384,6 +400,7 @@ impl<T: WalEntry> Wal<T> {
             self.roll()?;
         }
         self.checkpoint_covers = self.image.compacted_idx;
+        self.logged_since_checkpoint = 0;
         let job = Job {
             disk: self.disk.clone(),
             dir: self.checkpoint_dir.clone(),
@@ -532,6 +549,7 @@ impl<T: WalEntry> Wal<T> {
         let before = self.active.len;
         let res = self.active.write(&self.pending);
         self.unsynced_bytes += self.active.len.saturating_sub(before);
+        self.logged_since_checkpoint += self.active.len.saturating_sub(before);
         if let Err(e) = res {
             return Err(self.poisoned_by(e));
         }
@@ -603,13 +621,16 @@ impl<T: WalEntry> Wal<T> {
             // The checkpoint holds the whole resulting image, so it is as atomic as a record.
             // A local compaction (OmniPaxos' own snapshot: exactly Trim, SetCompactedIdx,
             // SetSnapshot) need not be durable before anything leaves: losing it in a crash
-            // only means the log was not compacted, so it is written off the loop. A snapshot
-            // installed from the leader must be durable at once.
+            // only means the log was not compacted, so it is written off the loop, and only
+            // once enough was logged since the last checkpoint. A snapshot installed from the
+            // leader must be durable at once.
             let local = is_local_compaction(&ops);
             for op in ops {
                 self.image.apply_storage_op(op);
             }
-            let result = if local {
+            let result = if local && !self.checkpoint_due() {
+                Ok(())
+            } else if local {
                 self.start_checkpoint(self.options.checkpoint_mode)
                     .and_then(|()| self.finish_checkpoint(false).map(|_| ()))
             } else {
