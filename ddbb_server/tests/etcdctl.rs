@@ -14,25 +14,6 @@ use std::process::{Child, Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-/// The path of `name`, or `None` (and a SKIPPED note) when it is not installed.
-fn tool(name: &str, package: &str) -> Option<String> {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{name} is missing under CI: scripts/test must install {package}"
-        );
-        eprintln!("SKIPPED: {name} not installed (apt-get install {package})");
-    }
-    found
-}
-
 /// What one etcdctl call printed.
 #[derive(Debug, PartialEq, Eq)]
 struct Out {

@@ -9,24 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-fn tool(name: &str) -> Option<String> {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{name} is missing under CI: .ci/run must install redis-tools"
-        );
-        eprintln!("SKIPPED: {name} not installed (apt-get install redis-tools)");
-    }
-    found
-}
-
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().expect("run tool");
     let text = format!(
@@ -39,7 +21,9 @@ fn run(cmd: &mut Command) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cli_reads_and_writes() {
-    let Some(cli) = tool("redis-cli") else { return };
+    let Some(cli) = tool("redis-cli", "redis-tools") else {
+        return;
+    };
     let cluster = Cluster::start(3, &[]);
     cluster.wait_for_leader().await;
     let port = |id: u64| cluster.addr(id).port().to_string();
@@ -93,7 +77,7 @@ async fn redis_cli_reads_and_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_benchmark_runs_without_error_replies() {
-    let Some(bench) = tool("redis-benchmark") else {
+    let Some(bench) = tool("redis-benchmark", "redis-tools") else {
         return;
     };
     let cluster = Cluster::start(3, &[]);

@@ -359,3 +359,22 @@ pub fn ok() -> Frame {
 pub fn is_err(f: &Frame) -> bool {
     matches!(f, Frame::Error(_))
 }
+
+/// The path of `name`, or `None` (and a SKIPPED note) when it is not installed.
+pub fn tool(name: &str, package: &str) -> Option<String> {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{name} is missing under CI: scripts/test must install {package}"
+        );
+        eprintln!("SKIPPED: {name} not installed (apt-get install {package})");
+    }
+    found
+}

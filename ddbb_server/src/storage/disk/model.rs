@@ -184,6 +184,9 @@ impl CrashModel {
     pub fn apply(&mut self, op: &IoOp) -> io::Result<()> {
         match op {
             IoOp::CreateDir { path } => {
+                if self.exists(path) {
+                    return Err(err(io::ErrorKind::AlreadyExists, "already exists", path));
+                }
                 let ino = self.push(Node::Dir(DirNode::default()));
                 self.link_new(path, ino)
             }
