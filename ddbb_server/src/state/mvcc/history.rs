@@ -102,6 +102,16 @@ impl KeyHistory {
         after.checked_sub(1).and_then(|i| self.changes.get(i))
     }
 
+    /// The change made at exactly `revision`, and the one before it (if still retained).
+    pub fn change_at(&self, revision: Revision) -> Option<(Option<&Change>, &Change)> {
+        let i = self
+            .changes
+            .binary_search_by(|c| c.revision.cmp(&revision))
+            .ok()?;
+        let before = i.checked_sub(1).and_then(|j| self.changes.get(j));
+        Some((before, self.changes.get(i)?))
+    }
+
     /// The newest change.
     pub fn latest(&self) -> Option<&Change> {
         self.changes.last()

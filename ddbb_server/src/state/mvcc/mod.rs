@@ -12,6 +12,7 @@
 //!   tombstones).
 //! - [`store`]: [`MvccStore`]: `range`, `put`, `delete_range`, `compact`, size accounting.
 //! - [`txn`]: `txn` with etcd's compare rules and request checks ([`validate_txn`]).
+//! - [`events`]: the changes between two revisions as watch events (a revision index).
 //! - [`hash`]: [`hash_kv`], etcd's `HashKV` checksum of the history up to a revision.
 //! - [`snapshot`]: the store's serde format (a versioned flat list of changes).
 //!
@@ -25,6 +26,7 @@
 //! - `store.clone()` is O(1) (a persistent map with structural sharing): take it on the loop,
 //!   encode it elsewhere.
 
+pub mod events;
 pub mod hash;
 pub mod history;
 pub mod revision;

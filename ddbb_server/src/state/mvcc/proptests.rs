@@ -206,17 +206,22 @@ fn to_compare(&(k, target, result, n): &(usize, CompareTarget, CompareResult, i6
 }
 
 /// Runs one op on the store and the model; checks the responses and events.
-fn step(store: &mut MvccStore, model: &mut Model, op: &Op) -> Result<(), TestCaseError> {
+fn step(
+    store: &mut MvccStore,
+    model: &mut Model,
+    op: &Op,
+    log: &mut Vec<Event>,
+) -> Result<(), TestCaseError> {
     let rev = model.current() + 1;
     let mut state = model.latest();
     let changes = match op {
         Op::Compact(r) => return step_compact(store, model, *r),
-        Op::Simple(s) => step_simple(store, &mut state, rev, s)?,
+        Op::Simple(s) => step_simple(store, &mut state, rev, s, log)?,
         Op::Txn {
             compare,
             success,
             failure,
-        } => step_txn(store, &mut state, rev, compare, success, failure)?,
+        } => step_txn(store, &mut state, rev, (compare, success, failure), log)?,
     };
     if changes > 0 {
         model.states.insert(rev, state);
@@ -251,6 +256,7 @@ fn step_simple(
     state: &mut State,
     rev: i64,
     s: &Simple,
+    log: &mut Vec<Event>,
 ) -> Result<usize, TestCaseError> {
     let (changes, read) = Model::apply(state, rev, s);
     let events = match request(s) {
@@ -265,17 +271,24 @@ fn step_simple(
     };
     prop_assert_eq!(events.len(), changes);
     prop_assert!(events.iter().all(|e| e.kv.mod_revision == rev));
+    log.extend(events);
     Ok(changes)
 }
+
+/// A Txn's compare and its two branches.
+type TxnParts<'a> = (
+    &'a Option<(usize, CompareTarget, CompareResult, i64)>,
+    &'a [Simple],
+    &'a [Simple],
+);
 
 /// A Txn of simple ops; returns the number of changes.
 fn step_txn(
     store: &mut MvccStore,
     state: &mut State,
     rev: i64,
-    compare: &Option<(usize, CompareTarget, CompareResult, i64)>,
-    success: &[Simple],
-    failure: &[Simple],
+    (compare, success, failure): TxnParts<'_>,
+    log: &mut Vec<Event>,
 ) -> Result<usize, TestCaseError> {
     let req = TxnRequest {
         compare: compare.iter().map(to_compare).collect(),
@@ -302,6 +315,7 @@ fn step_txn(
     }
     prop_assert_eq!(got.events.len(), changes);
     prop_assert!(got.events.iter().all(|e| e.kv.mod_revision == rev));
+    log.extend(got.events);
     Ok(changes)
 }
 
@@ -348,6 +362,17 @@ fn check_reads(store: &MvccStore, model: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The history read back by revision is what the writes produced: every event above the
+/// compacted revision, in order, with the same `prev_kv`.
+fn check_events(store: &MvccStore, log: &[Event]) -> Result<(), TestCaseError> {
+    let compacted = store.compacted_revision();
+    let expected: Vec<&Event> = log.iter().filter(|e| e.kv.mod_revision > compacted).collect();
+    let got = store.events_between(compacted + 1, store.revision());
+    prop_assert_eq!(got.iter().collect::<Vec<_>>(), expected);
+    prop_assert_eq!(store.by_revision.len() as u64, store.change_count());
+    Ok(())
+}
+
 fn recount(store: &MvccStore) -> (u64, u64) {
     let mut size = 0;
     let mut changes = 0;
@@ -367,11 +392,13 @@ proptest! {
     fn the_store_agrees_with_a_model_of_full_states(ops in prop::collection::vec(op(), 1..40)) {
         let mut store = MvccStore::new();
         let mut model = Model { states: BTreeMap::from([(1, State::new())]), compacted: 0 };
+        let mut log = Vec::new();
         for op in &ops {
             let before = store.clone();
             let before_bytes = bincode::serialize(&before).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            step(&mut store, &mut model, op)?;
+            step(&mut store, &mut model, op, &mut log)?;
             check_reads(&store, &model)?;
+            check_events(&store, &log)?;
             prop_assert_eq!(recount(&store), (store.size_bytes(), store.change_count()));
             prop_assert!(store.keys.values().all(|h| !h.is_empty()));
             let after_bytes = bincode::serialize(&before).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -145,6 +145,13 @@ impl MvccStore {
                 kind: record.kind,
             };
             let bytes = change.payload_bytes(&record.key) + CHANGE_OVERHEAD_BYTES;
+            if store
+                .by_revision
+                .insert(change.revision, record.key.clone())
+                .is_some()
+            {
+                return corrupt("two changes at one revision");
+            }
             match &mut current {
                 Some((key, history)) if *key == record.key => {
                     if !history.push(change) {

@@ -36,6 +36,9 @@ pub struct Applied<R> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MvccStore {
     pub(super) keys: OrdMap<Bytes, Arc<KeyHistory>>,
+    /// Every retained change's key by its revision: what watchers and compaction scan by
+    /// revision. Rebuilt from `keys` when a snapshot is loaded.
+    pub(super) by_revision: OrdMap<Revision, Bytes>,
     pub(super) revision: i64,
     pub(super) compacted: i64,
     pub(super) size_bytes: u64,
@@ -68,6 +71,7 @@ impl MvccStore {
     pub fn new() -> MvccStore {
         MvccStore {
             keys: OrdMap::new(),
+            by_revision: OrdMap::new(),
             revision: 1,
             compacted: 0,
             size_bytes: 0,
@@ -230,15 +234,20 @@ impl MvccStore {
         if rev > self.revision {
             return Err(KvError::FutureRev);
         }
-        let doomed: Vec<(Bytes, usize)> = self
-            .keys
-            .iter()
-            .map(|(key, history)| (key, history.compactable(rev)))
-            .filter(|(_, n)| *n > 0)
-            .map(|(key, n)| (key.clone(), n))
+        // Only a key changed since the last compaction can have something to drop: every
+        // older change still retained is its key's newest one at or below that compaction.
+        let mut touched: Vec<Bytes> = self
+            .by_revision
+            .range(Revision::new(self.compacted.saturating_add(1), 0)..Revision::new(rev.saturating_add(1), 0))
+            .map(|(_, key)| key.clone())
             .collect();
-        for (key, n) in doomed {
-            self.drop_oldest(&key, n);
+        touched.sort_unstable();
+        touched.dedup();
+        for key in touched {
+            let n = self.keys.get(&key).map_or(0, |h| h.compactable(rev));
+            if n > 0 {
+                self.drop_oldest(&key, n);
+            }
         }
         self.compacted = rev;
         Ok(CompactionResponse {})
@@ -250,6 +259,7 @@ impl MvccStore {
         };
         let history = Arc::make_mut(history);
         for change in history.drop_oldest(n) {
+            self.by_revision.remove(&change.revision);
             self.size_bytes = self
                 .size_bytes
                 .saturating_sub(change.payload_bytes(key) + CHANGE_OVERHEAD_BYTES);
@@ -367,7 +377,9 @@ impl MvccStore {
     fn record(&mut self, key: &Bytes, change: Change) {
         let bytes = change.payload_bytes(key) + CHANGE_OVERHEAD_BYTES;
         let history = self.keys.entry(key.clone()).or_default();
+        let revision = change.revision;
         if Arc::make_mut(history).push(change) {
+            self.by_revision.insert(revision, key.clone());
             self.size_bytes = self.size_bytes.saturating_add(bytes);
             self.changes += 1;
         }
