@@ -12,6 +12,7 @@
 //!   typed requests and responses only;
 //! - [`service`]: the client ports, RESP2 and etcd's v3 gRPC API (`service::etcd`), both thin
 //!   adapters over the same typed requests;
+//! - [`watch`]: change streams from any revision, fed from the store the loop publishes;
 //! - [`server`]: wiring it all together; [`config`]: the settings; [`cli`]: the flags.
 //!
 //! Without `--data-dir` the log is kept in memory (tests, throwaway clusters): such a replica
@@ -28,6 +29,7 @@ pub mod shutdown;
 pub mod state;
 pub mod storage;
 pub mod transport;
+pub mod watch;
 
 pub use config::ServerConfig;
 pub use entry::LogEntry;

@@ -9,9 +9,11 @@
 //! prefix.
 
 mod error;
+mod watch;
 mod write;
 
 pub use error::KvError;
+pub use watch::{WatchCreateRequest, WatchResponse, NO_WATCH_ID};
 pub use write::{
     AlarmAction, AlarmMember, AlarmRequest, AlarmType, WriteOutcome, WriteRequest, WriteResponse,
 };
