@@ -105,6 +105,10 @@ pub struct ServerArgs {
     /// hours), a revision count for `revision`; 0 (default) turns it off.
     #[arg(long, default_value = "0")]
     pub auto_compaction_retention: String,
+    /// Period of watch progress notifications to watches that asked for them (a Go duration,
+    /// as etcd's flag: 10m, 5s, 500ms).
+    #[arg(long, default_value = "10m", value_parser = go_duration)]
+    pub experimental_watch_progress_notify_interval: Duration,
     /// How often `revision` auto-compaction checks, in milliseconds (etcd: 5 minutes).
     #[arg(long, default_value_t = 300_000, hide = true)]
     pub auto_compaction_interval_ms: u64,
@@ -131,6 +135,7 @@ impl ServerArgs {
         c.grpc_peers = ServerConfig::parse_peers(&self.grpc_peers)?;
         c.max_request_bytes = self.max_request_bytes;
         c.max_concurrent_streams = self.max_concurrent_streams;
+        c.watch_progress_interval = self.experimental_watch_progress_notify_interval;
         c.data_dir = self.data_dir;
         c.fsync = self.fsync;
         c.snapshot_every = self.snapshot_every;
@@ -167,6 +172,12 @@ impl ServerArgs {
         }
         Ok(c)
     }
+}
+
+fn go_duration(text: &str) -> Result<Duration, String> {
+    crate::config::parse_go_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?}: expected a duration such as 10m, 5s or 500ms"))
 }
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {

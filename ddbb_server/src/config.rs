@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Most concurrent gRPC streams per connection (etcd's `--max-concurrent-streams`).
     pub max_concurrent_streams: u32,
+    /// Period of watch progress notifications (etcd's
+    /// `--experimental-watch-progress-notify-interval`).
+    pub watch_progress_interval: Duration,
     /// Where the replica keeps its data (used by durable storage).
     pub data_dir: Option<PathBuf>,
     /// Cluster id: peers with another id are refused; also OmniPaxos' configuration id.
@@ -90,6 +93,7 @@ impl ServerConfig {
             grpc_peers: BTreeMap::new(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_concurrent_streams: 1024,
+            watch_progress_interval: Duration::from_secs(600),
             data_dir: None,
             cluster_id: 1,
             tick: Duration::from_millis(10),
@@ -199,5 +203,51 @@ mod tests {
             .is_err());
         assert!(ServerConfig::parse_peers("1:127.0.0.1:1").is_err());
         assert!(ServerConfig::parse_peers("x=127.0.0.1:1").is_err());
+    }
+}
+
+/// Parses a Go duration as etcd's flags take them: one or more `<number><unit>` with units
+/// `h`, `m`, `s`, `ms`, `us` (or `µs`), `ns`, e.g. `10m0s`, `1.5h`, `250ms`. `None` if malformed.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let n: f64 = number.parse().ok()?;
+        let scale = match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = tail;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_go_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("10m0s"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        for bad in ["", "5", "5x", "m", "1..2s"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad}");
+        }
     }
 }

@@ -123,7 +123,7 @@ pub async fn start_with_faults(
     if config.unsafe_local_reads {
         warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }
-    let (replica, view) = match wal {
+    let (replica, view, feed) = match wal {
         Some(wal) => {
             let replica = Replica::new(
                 &config,
@@ -132,17 +132,17 @@ pub async fn start_with_faults(
                 transport,
                 empty_data_dir,
             )?;
-            let view = replica.subscribe();
+            let (view, feed) = (replica.subscribe(), replica.store_feed());
             let task = tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()));
-            (task, view)
+            (task, view, feed)
         }
         None => {
             warn!("no --data-dir: the log is kept in memory and nothing survives a restart");
             let (log, control) = storage::memory();
             let replica = Replica::new(&config, DecidedPrefix(log), control, transport, false)?;
-            let view = replica.subscribe();
+            let (view, feed) = (replica.subscribe(), replica.store_feed());
             let task = tokio::spawn(replica.run(request_rx, event_rx, shutdown.clone()));
-            (task, view)
+            (task, view, feed)
         }
     };
     if let (Some(listener), Some(addr)) = (grpc_listener, grpc_addr) {
@@ -150,6 +150,7 @@ pub async fn start_with_faults(
             listener,
             request_tx.clone(),
             view,
+            feed,
             etcd_config(&config, addr),
             shutdown.clone(),
         ));
@@ -200,6 +201,7 @@ fn etcd_config(config: &ServerConfig, grpc_addr: SocketAddr) -> EtcdConfig {
         max_request_bytes: config.max_request_bytes,
         max_concurrent_streams: config.max_concurrent_streams,
         members,
+        watch_progress_interval: config.watch_progress_interval,
     }
 }
 

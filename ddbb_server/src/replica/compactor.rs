@@ -51,22 +51,15 @@ impl AutoCompaction {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
+    // A bare number is hours, as etcd's periodic retention.
+    let with_unit = if text.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        format!("{text}h")
+    } else {
+        text.to_string()
+    };
+    crate::config::parse_go_duration(&with_unit).ok_or_else(|| {
         format!("--auto-compaction-retention {text:?}: expected a duration such as 1h, 30m or 90s")
-    };
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "h"),
-    };
-    let n: f64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "h" => n * 3600.0,
-        "m" => n * 60.0,
-        "s" => n,
-        "ms" => n / 1000.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    })
 }
 
 /// Decides when to compact; see the module doc.

@@ -46,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::shutdown::Shutdown;
 use crate::state::mvcc::validate_txn;
 use crate::state::KvState;
+use crate::watch::StoreFeed;
 use crate::storage::StorageControl;
 use crate::transport::{PeerEvent, PeerLinks, PeerMessage};
 use ddbb_libs::kv::{AlarmAction, AlarmRequest, AlarmType, KvError, RequestOp, WriteRequest};
@@ -104,6 +105,8 @@ pub struct Replica<S: Storage<LogEntry>> {
     join_guard: Option<JoinGuard>,
     /// Leader and ballot, published after every pass (see [`Replica::subscribe`]).
     view: watch::Sender<ReplicaView>,
+    /// The store as of the latest pass, for watchers (published only while someone watches).
+    feed: StoreFeed,
     /// Where this replica serves etcd's gRPC API (`config.grpc_addr`), for STATUS.
     grpc_addr: String,
 }
@@ -172,6 +175,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 needed: config.peers.len() / 2,
             }),
             view: watch::Sender::new(ReplicaView::default()),
+            feed: StoreFeed::new(),
             grpc_addr: config.grpc_addr.map(|a| a.to_string()).unwrap_or_default(),
         };
         // Rebuild the state machine from what storage recovered (snapshot + decided suffix)
@@ -251,6 +255,11 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.view.subscribe()
     }
 
+    /// The store this replica applied, as of its latest pass, for the watch services.
+    pub fn store_feed(&self) -> StoreFeed {
+        self.feed.clone()
+    }
+
     /// Publishes the leader and ballot when they changed.
     fn publish_view(&self) {
         let view = ReplicaView {
@@ -312,6 +321,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.apply_decided()?;
         self.maybe_snapshot();
         self.publish_view();
+        self.feed.publish(self.state.store());
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! - [`feed`]: [`StoreFeed`], the store the loop publishes after each pass (only while someone
 //!   watches);
 //! - [`set`]: [`WatchSet`], one stream's watches and the pure logic that turns stores into
-//!   responses (history replay, live events, filters, compaction cancels, progress).
+//!   responses (history replay, live events, filters, compaction cancels, progress);
+//! - [`session`]: the task that runs one stream for either protocol.
 //!
 //! The protocol adapters (`service::etcd::watch` for gRPC, the RESP `WATCHKV` command) run one
 //! task per stream: parse requests into the [`WatchSet`], poll it with the newest store when
@@ -14,10 +15,12 @@
 //! compacted meanwhile.
 
 pub mod feed;
+pub mod session;
 pub mod set;
 
 #[cfg(test)]
 mod tests;
 
 pub use feed::StoreFeed;
+pub use session::{SessionConfig, WatchCommand};
 pub use set::{WatchLimits, WatchSet};

@@ -32,6 +32,9 @@ pub struct WatchLimits {
     pub batch_revisions: i64,
     /// Bytes of events one poll produces before it stops at a revision boundary.
     pub budget_bytes: usize,
+    /// A watch that asked for fragments gets responses split at about this size (etcd splits
+    /// at `--max-request-bytes`).
+    pub fragment_bytes: usize,
 }
 
 impl Default for WatchLimits {
@@ -40,6 +43,7 @@ impl Default for WatchLimits {
             max_watches: 100_000,
             batch_revisions: 1000,
             budget_bytes: 4 << 20,
+            fragment_bytes: 3 << 19,
         }
     }
 }
@@ -300,13 +304,48 @@ impl WatchSet {
             watch.next = reached.saturating_add(1);
             if let Some(events) = owed.remove(&id) {
                 watch.sent_since_tick = true;
-                out.push(WatchResponse {
+                let response = WatchResponse {
                     events,
                     ..WatchResponse::new(id, revision)
-                });
+                };
+                if watch.fragment {
+                    fragment(response, self.limits.fragment_bytes, out);
+                } else {
+                    out.push(response);
+                }
             }
         }
     }
+}
+
+/// Splits `response` as etcd's `sendFragments` does: consecutive events up to about `limit`
+/// bytes per piece (at least one event each), every piece but the last marked `fragment`.
+fn fragment(response: WatchResponse, limit: usize, out: &mut Vec<WatchResponse>) {
+    let mut piece = WatchResponse {
+        events: Vec::new(),
+        ..response.clone()
+    };
+    let mut size = 0;
+    for event in response.events {
+        let bytes = event_bytes(&event);
+        if !piece.events.is_empty() && size + bytes > limit {
+            let full = std::mem::replace(
+                &mut piece,
+                WatchResponse {
+                    events: Vec::new(),
+                    ..WatchResponse::new(response.watch_id, response.revision)
+                },
+            );
+            out.push(WatchResponse {
+                fragment: true,
+                ..full
+            });
+            size = 0;
+        }
+        size += bytes;
+        piece.events.push(event);
+    }
+    out.push(piece);
 }
 
 /// What an event weighs against the budget.

@@ -291,3 +291,43 @@ fn progress_waits_until_every_watch_caught_up() {
     set.progress_tick(&mut out);
     assert_eq!(out, [WatchResponse::new(0, 31)]);
 }
+
+#[test]
+fn huge_responses_are_fragmented_only_when_asked() {
+    let mut store = MvccStore::new();
+    let limits = WatchLimits {
+        fragment_bytes: 1_000,
+        ..WatchLimits::default()
+    };
+    let mut set = WatchSet::new(limits);
+    let whole = set.create(&watch("k", "l"), 1);
+    let split = set.create(
+        &WatchCreateRequest {
+            fragment: true,
+            ..watch("k", "l")
+        },
+        1,
+    );
+    let success = (0..10)
+        .map(|i| RequestOp::Put(PutRequest::new(b(&format!("k{i}")), b(&"x".repeat(300)))))
+        .collect();
+    store
+        .txn(
+            &TxnRequest {
+                compare: vec![],
+                success,
+                failure: vec![],
+            },
+            128,
+        )
+        .unwrap();
+    // 350 bytes per event against the 1,000-byte limit: two per piece.
+    let out = poll(&mut set, &store);
+    let of = |id| out.iter().filter(|r| r.watch_id == id).collect::<Vec<_>>();
+    assert_eq!(of(whole.watch_id).len(), 1);
+    let pieces = of(split.watch_id);
+    assert_eq!(pieces.iter().map(|r| r.events.len()).collect::<Vec<_>>(), [2, 2, 2, 2, 2]);
+    let flags: Vec<bool> = pieces.iter().map(|r| r.fragment).collect();
+    assert_eq!(flags, [true, true, true, true, false]);
+    assert!(pieces.iter().all(|r| r.revision == 2));
+}

@@ -10,7 +10,8 @@
 //!   `Unimplemented`);
 //! - [`cluster`]: MemberList (add/remove/update/promote: `Unimplemented`);
 //! - [`health`]: `grpc.health.v1.Health` Check;
-//! - Watch, Lease and Auth are registered with tonic's default bodies: every RPC answers
+//! - [`watch`]: the Watch stream (one `crate::watch::session` per stream);
+//! - Lease and Auth are registered with tonic's default bodies: every RPC answers
 //!   `Unimplemented`, never a wrong answer;
 //! - [`errors`]: etcd's gRPC codes and exact messages; [`convert`]: protobuf ⇄ typed.
 //!
@@ -26,6 +27,7 @@ pub mod errors;
 pub mod health;
 pub mod kv;
 pub mod maintenance;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,11 +39,11 @@ use ddbb_proto::etcdserverpb::cluster_server::ClusterServer;
 use ddbb_proto::etcdserverpb::kv_server::KvServer;
 use ddbb_proto::etcdserverpb::lease_server::{Lease, LeaseServer};
 use ddbb_proto::etcdserverpb::maintenance_server::MaintenanceServer;
-use ddbb_proto::etcdserverpb::watch_server::{Watch, WatchServer};
+use ddbb_proto::etcdserverpb::watch_server::WatchServer;
 use ddbb_proto::etcdserverpb::ResponseHeader;
 use ddbb_proto::health::health_server::HealthServer;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic::Status;
@@ -49,6 +51,7 @@ use tracing::{info, warn};
 
 use crate::replica::{ReplicaView, Request, Response};
 use crate::shutdown::Shutdown;
+use crate::watch::{SessionConfig, StoreFeed, WatchLimits};
 
 /// etcd lets a gRPC message exceed `--max-request-bytes` by this much before the decoder
 /// refuses it; between the two, the request gets "etcdserver: request is too large".
@@ -85,12 +88,15 @@ pub struct EtcdConfig {
     pub max_concurrent_streams: u32,
     /// Every member, this one included, in id order.
     pub members: Vec<MemberInfo>,
+    /// Period of watch progress notifications.
+    pub watch_progress_interval: Duration,
 }
 
 /// What every service of the adapter shares.
 pub(crate) struct Ctx {
     requests: mpsc::Sender<Request>,
-    view: watch::Receiver<ReplicaView>,
+    view: tokio::sync::watch::Receiver<ReplicaView>,
+    feed: StoreFeed,
     config: EtcdConfig,
 }
 
@@ -113,6 +119,17 @@ impl Ctx {
 
     pub(crate) fn config(&self) -> &EtcdConfig {
         &self.config
+    }
+
+    /// The settings of a watch stream: fragments at `--max-request-bytes`.
+    pub(crate) fn watch_config(&self) -> SessionConfig {
+        SessionConfig {
+            limits: WatchLimits {
+                fragment_bytes: self.config.max_request_bytes,
+                ..WatchLimits::default()
+            },
+            progress_interval: self.config.watch_progress_interval,
+        }
     }
 
     /// Sends a request to the replica loop and waits for its answer, at most the request
@@ -145,11 +162,6 @@ impl Ctx {
     }
 }
 
-/// Watch: not yet (every RPC answers `Unimplemented`).
-struct NoWatch;
-#[tonic::async_trait]
-impl Watch for NoWatch {}
-
 /// Lease: not yet (every RPC answers `Unimplemented`).
 struct NoLease;
 #[tonic::async_trait]
@@ -164,7 +176,8 @@ impl Auth for NoAuth {}
 pub async fn run(
     listener: TcpListener,
     requests: mpsc::Sender<Request>,
-    view: watch::Receiver<ReplicaView>,
+    view: tokio::sync::watch::Receiver<ReplicaView>,
+    feed: StoreFeed,
     config: EtcdConfig,
     mut shutdown: Shutdown,
 ) {
@@ -174,6 +187,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         requests,
         view,
+        feed,
         config,
     });
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -199,7 +213,11 @@ pub async fn run(
         .add_service(HealthServer::from_arc(Arc::new(health::HealthService(
             ctx.clone(),
         ))))
-        .add_service(WatchServer::new(NoWatch).max_decoding_message_size(decode_limit))
+        .add_service(
+            WatchServer::from_arc(Arc::new(watch::WatchService(ctx.clone())))
+                .max_decoding_message_size(decode_limit)
+                .max_encoding_message_size(usize::MAX),
+        )
         .add_service(LeaseServer::new(NoLease).max_decoding_message_size(decode_limit))
         .add_service(AuthServer::new(NoAuth).max_decoding_message_size(decode_limit))
         .serve_with_incoming_shutdown(incoming, async move { shutdown.recv().await })
