@@ -253,6 +253,52 @@ pub fn txn_response(
     }
 }
 
+/// A `WatchCreateRequest` as the watch core takes it (unknown filter numbers are ignored, as
+/// etcd does).
+pub fn watch_create(r: pb::WatchCreateRequest) -> kv::WatchCreateRequest {
+    let has = |f: pb::watch_create_request::FilterType| r.filters.contains(&(f as i32));
+    kv::WatchCreateRequest {
+        no_put: has(pb::watch_create_request::FilterType::Noput),
+        no_delete: has(pb::watch_create_request::FilterType::Nodelete),
+        key: r.key,
+        range_end: r.range_end,
+        start_revision: r.start_revision,
+        progress_notify: r.progress_notify,
+        prev_kv: r.prev_kv,
+        watch_id: r.watch_id,
+        fragment: r.fragment,
+    }
+}
+
+/// A `mvccpb.Event`.
+pub fn event(e: kv::Event) -> mvccpb::Event {
+    mvccpb::Event {
+        r#type: match e.kind {
+            kv::EventKind::Put => mvccpb::event::EventType::Put,
+            kv::EventKind::Delete => mvccpb::event::EventType::Delete,
+        } as i32,
+        kv: Some(key_value(e.kv)),
+        prev_kv: e.prev_kv.map(key_value),
+    }
+}
+
+/// A `WatchResponse` with `header`.
+pub fn watch_response(
+    r: kv::WatchResponse,
+    header: Option<pb::ResponseHeader>,
+) -> pb::WatchResponse {
+    pb::WatchResponse {
+        header,
+        watch_id: r.watch_id,
+        created: r.created,
+        canceled: r.canceled,
+        compact_revision: r.compact_revision,
+        cancel_reason: r.cancel_reason,
+        fragment: r.fragment,
+        events: r.events.into_iter().map(event).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -312,51 +358,5 @@ mod tests {
             ..Default::default()
         };
         assert!(txn_request(empty_op).is_err());
-    }
-}
-
-/// A `WatchCreateRequest` as the watch core takes it (unknown filter numbers are ignored, as
-/// etcd does).
-pub fn watch_create(r: pb::WatchCreateRequest) -> kv::WatchCreateRequest {
-    let has = |f: pb::watch_create_request::FilterType| r.filters.contains(&(f as i32));
-    kv::WatchCreateRequest {
-        no_put: has(pb::watch_create_request::FilterType::Noput),
-        no_delete: has(pb::watch_create_request::FilterType::Nodelete),
-        key: r.key,
-        range_end: r.range_end,
-        start_revision: r.start_revision,
-        progress_notify: r.progress_notify,
-        prev_kv: r.prev_kv,
-        watch_id: r.watch_id,
-        fragment: r.fragment,
-    }
-}
-
-/// A `mvccpb.Event`.
-pub fn event(e: kv::Event) -> mvccpb::Event {
-    mvccpb::Event {
-        r#type: match e.kind {
-            kv::EventKind::Put => mvccpb::event::EventType::Put,
-            kv::EventKind::Delete => mvccpb::event::EventType::Delete,
-        } as i32,
-        kv: Some(key_value(e.kv)),
-        prev_kv: e.prev_kv.map(key_value),
-    }
-}
-
-/// A `WatchResponse` with `header`.
-pub fn watch_response(
-    r: kv::WatchResponse,
-    header: Option<pb::ResponseHeader>,
-) -> pb::WatchResponse {
-    pb::WatchResponse {
-        header,
-        watch_id: r.watch_id,
-        created: r.created,
-        canceled: r.canceled,
-        compact_revision: r.compact_revision,
-        cancel_reason: r.cancel_reason,
-        fragment: r.fragment,
-        events: r.events.into_iter().map(event).collect(),
     }
 }
