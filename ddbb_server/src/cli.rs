@@ -120,6 +120,10 @@ pub struct ServerArgs {
     /// write of its own, so transactions are not atomic.
     #[arg(long, hide = true)]
     pub unsafe_split_txns: bool,
+    /// UNSAFE, for tests of lin_test's watch checker only: a watch that resumes from a start
+    /// revision loses the first event it is owed.
+    #[arg(long, hide = true)]
+    pub unsafe_watch_drop_resumed_event: bool,
     /// Tests only: journal every file-system operation on the data dir to this file, so a
     /// power-cut drill can rebuild what only synced data would leave (see `storage::disk`).
     #[arg(long, hide = true)]
@@ -153,6 +157,7 @@ impl ServerArgs {
         c.max_connections = self.max_connections;
         c.unsafe_local_reads = self.unsafe_local_reads;
         c.unsafe_split_txns = self.unsafe_split_txns;
+        c.unsafe_watch_drop_resumed_event = self.unsafe_watch_drop_resumed_event;
         c.max_txn_ops = self.max_txn_ops;
         c.quota_backend_bytes = self.quota_backend_bytes;
         c.auto_compaction = crate::replica::AutoCompaction::parse(

@@ -80,6 +80,8 @@ pub struct ServerConfig {
     pub unsafe_local_reads: bool,
     /// UNSAFE, tests only: run each operation of a `TXN` as a write of its own.
     pub unsafe_split_txns: bool,
+    /// UNSAFE, tests only: a watch resuming from a start revision loses its first event.
+    pub unsafe_watch_drop_resumed_event: bool,
 }
 
 impl ServerConfig {
@@ -115,6 +117,7 @@ impl ServerConfig {
             join: false,
             unsafe_local_reads: false,
             unsafe_split_txns: false,
+            unsafe_watch_drop_resumed_event: false,
         }
     }
 

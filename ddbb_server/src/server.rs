@@ -120,6 +120,9 @@ pub async fn start_with_faults(
     if config.unsafe_split_txns {
         warn!("UNSAFE: --unsafe-split-txns runs each operation of a TXN as a write of its own; for tests only");
     }
+    if config.unsafe_watch_drop_resumed_event {
+        warn!("UNSAFE: --unsafe-watch-drop-resumed-event drops the first event of resumed watches; for tests only");
+    }
     if config.unsafe_local_reads {
         warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }
@@ -202,6 +205,7 @@ fn etcd_config(config: &ServerConfig, grpc_addr: SocketAddr) -> EtcdConfig {
         max_concurrent_streams: config.max_concurrent_streams,
         members,
         watch_progress_interval: config.watch_progress_interval,
+        unsafe_watch_drop_resumed_event: config.unsafe_watch_drop_resumed_event,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct WatchLimits {
     /// A watch that asked for fragments gets responses split at about this size (etcd splits
     /// at `--max-request-bytes`).
     pub fragment_bytes: usize,
+    /// UNSAFE, for tests of lin_test's watch checker only: a watch that resumes from a start
+    /// revision loses the first event it is owed.
+    pub unsafe_drop_resumed_event: bool,
 }
 
 impl Default for WatchLimits {
@@ -44,6 +47,7 @@ impl Default for WatchLimits {
             batch_revisions: 1000,
             budget_bytes: 4 << 20,
             fragment_bytes: 3 << 19,
+            unsafe_drop_resumed_event: false,
         }
     }
 }
@@ -61,6 +65,8 @@ struct Watch {
     fragment: bool,
     /// Events were sent since the last periodic progress notification.
     sent_since_tick: bool,
+    /// The planted bug of [`WatchLimits::unsafe_drop_resumed_event`] is still to strike.
+    drop_next: bool,
 }
 
 impl Watch {
@@ -167,6 +173,7 @@ impl WatchSet {
                 progress_notify: req.progress_notify,
                 fragment: req.fragment,
                 sent_since_tick: false,
+                drop_next: self.limits.unsafe_drop_resumed_event && req.start_revision > 0,
             },
         );
         response.watch_id = id;
@@ -284,9 +291,12 @@ impl WatchSet {
                 continue;
             };
             for id in &ids {
-                let Some(watch) = self.watches.get(id) else {
+                let Some(watch) = self.watches.get_mut(id) else {
                     continue;
                 };
+                if watch.wants(&event) && std::mem::take(&mut watch.drop_next) {
+                    continue;
+                }
                 if watch.wants(&event) {
                     let mut event = event.clone();
                     if !watch.prev_kv {

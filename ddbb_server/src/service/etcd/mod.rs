@@ -90,6 +90,8 @@ pub struct EtcdConfig {
     pub members: Vec<MemberInfo>,
     /// Period of watch progress notifications.
     pub watch_progress_interval: Duration,
+    /// UNSAFE, tests only (see `WatchLimits::unsafe_drop_resumed_event`).
+    pub unsafe_watch_drop_resumed_event: bool,
 }
 
 /// What every service of the adapter shares.
@@ -126,6 +128,7 @@ impl Ctx {
         SessionConfig {
             limits: WatchLimits {
                 fragment_bytes: self.config.max_request_bytes,
+                unsafe_drop_resumed_event: self.config.unsafe_watch_drop_resumed_event,
                 ..WatchLimits::default()
             },
             progress_interval: self.config.watch_progress_interval,
