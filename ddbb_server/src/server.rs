@@ -17,6 +17,7 @@ use crate::service::{self, ServiceConfig};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::storage::{self, DecidedPrefix, SharedWal, WalOptions};
 use crate::transport::{LinkFaults, Members, Transport, TransportConfig};
+use crate::watch::{SessionConfig, WatchLimits, WatchSource};
 
 /// Requests queued for the replica loop before client connections wait.
 const REQUEST_QUEUE_LEN: usize = 16 * 1024;
@@ -148,12 +149,24 @@ pub async fn start_with_faults(
             (task, view, feed)
         }
     };
+    let watch = WatchSource {
+        feed,
+        view: view.clone(),
+        config: SessionConfig {
+            limits: WatchLimits {
+                fragment_bytes: config.max_request_bytes,
+                unsafe_drop_resumed_event: config.unsafe_watch_drop_resumed_event,
+                ..WatchLimits::default()
+            },
+            progress_interval: config.watch_progress_interval,
+        },
+    };
     if let (Some(listener), Some(addr)) = (grpc_listener, grpc_addr) {
         tokio::spawn(service::etcd::run(
             listener,
             request_tx.clone(),
             view,
-            feed,
+            watch.clone(),
             etcd_config(&config, addr),
             shutdown.clone(),
         ));
@@ -161,6 +174,7 @@ pub async fn start_with_faults(
     tokio::spawn(service::run(
         client_listener,
         request_tx,
+        watch,
         ServiceConfig {
             max_frame_bytes: config.max_client_frame_bytes,
             max_value_bytes: config.max_value_bytes,
@@ -204,8 +218,6 @@ fn etcd_config(config: &ServerConfig, grpc_addr: SocketAddr) -> EtcdConfig {
         max_request_bytes: config.max_request_bytes,
         max_concurrent_streams: config.max_concurrent_streams,
         members,
-        watch_progress_interval: config.watch_progress_interval,
-        unsafe_watch_drop_resumed_event: config.unsafe_watch_drop_resumed_event,
     }
 }
 

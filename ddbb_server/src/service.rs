@@ -6,6 +6,11 @@
 //! connection (pipelining) and replies still leave in order. The writer flushes only when no
 //! further reply is ready, so a pipelined burst is answered with one write.
 //!
+//! `WATCHKV` turns a connection into a watch stream (like Redis' `SUBSCRIBE`): a
+//! [`crate::watch::session`] task takes the connection's watch commands, and the writer, once it
+//! reaches that point of the pipeline, forwards the session's pushes (and the replies to the
+//! few commands allowed from then on) until the connection closes.
+//!
 //! Bad input: a request that parses as a frame but not as a command gets `-ERR` and the
 //! connection stays open; broken framing or a frame over the limit gets `-ERR Protocol error`
 //! and closes that connection only.
@@ -15,20 +20,28 @@ pub mod etcd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ddbb_libs::cmd::{render_error, KvRequest};
-use ddbb_libs::kv::{TxnRequest, WriteOutcome, WriteRequest, WriteResponse};
+use ddbb_libs::cmd::{render_error, render_watch_response, KvRequest};
+use ddbb_libs::kv::{TxnRequest, WatchResponse, WriteOutcome, WriteRequest, WriteResponse};
 use ddbb_libs::{Command, Connection, ErrorCode, Frame, FrameLimits, FrameWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 use tracing::{debug, warn};
 
 use crate::replica::{ReadOutcome, Request, Response};
 use crate::shutdown::Shutdown;
+use crate::watch::{session, WatchCommand, WatchSource};
 
 /// Reply slots queued per connection before the reader waits for the writer.
 const MAX_IN_FLIGHT: usize = 1024;
+/// Watch commands queued for a connection's watch session.
+const WATCH_COMMANDS_AHEAD: usize = 64;
+/// Watch pushes produced ahead of the writer; past it the session stops producing until the
+/// client reads.
+const WATCH_PUSHES_AHEAD: usize = 16;
 /// Flush early once this much is buffered, even if more replies are ready.
 const FLUSH_BYTES: usize = 64 * 1024;
 
@@ -53,6 +66,8 @@ pub struct ServiceConfig {
 /// One reply position in a connection's pipeline.
 enum Slot {
     Ready(Frame),
+    /// From here on, forward the pushes of this watch stream (with later slots' replies).
+    Watch(mpsc::Receiver<WatchResponse>),
     /// The loop's answer, due by the deadline, rendered for this command.
     Wait(oneshot::Receiver<Response>, Instant, Box<Command>),
     /// Send this frame, then close the connection.
@@ -63,6 +78,7 @@ enum Slot {
 pub async fn run(
     listener: TcpListener,
     requests: mpsc::Sender<Request>,
+    watch: WatchSource,
     config: ServiceConfig,
     mut shutdown: Shutdown,
 ) {
@@ -83,8 +99,9 @@ pub async fn run(
                 let requests = requests.clone();
                 let config = config.clone();
                 let shutdown = shutdown.clone();
+                let watching = Watching::new(watch.clone());
                 tokio::spawn(async move {
-                    serve(stream, requests, &config, shutdown).await;
+                    serve(stream, requests, watching, &config, shutdown).await;
                     drop(permit);
                 });
             }
@@ -99,6 +116,7 @@ pub async fn run(
 async fn serve(
     stream: TcpStream,
     requests: mpsc::Sender<Request>,
+    mut watching: Watching,
     config: &ServiceConfig,
     mut shutdown: Shutdown,
 ) {
@@ -113,7 +131,10 @@ async fn serve(
             f = reader.read_frame() => f,
         };
         let slot = match frame {
-            Ok(Some(frame)) => dispatch(frame, &requests, config).await,
+            Ok(Some(frame)) => match dispatch(frame, &requests, &mut watching, config).await {
+                Some(slot) => slot,
+                None => continue,
+            },
             Ok(None) => break,
             Err(e) => {
                 debug!(error = %e, "closing a client connection on bad input");
@@ -135,6 +156,13 @@ async fn write_replies(mut writer: FrameWriter<OwnedWriteHalf>, mut slots: mpsc:
         let (frame, close) = match slot {
             Slot::Ready(frame) => (frame, false),
             Slot::Close(frame) => (frame, true),
+            Slot::Watch(pushes) => {
+                if writer.flush().await.is_ok() {
+                    forward_pushes(&mut writer, pushes, slots).await;
+                }
+                let _ = writer.shutdown().await;
+                return;
+            }
             Slot::Wait(mut rx, deadline, command) => {
                 let frame = match rx.try_recv() {
                     Ok(response) => render(&command, response),
@@ -168,19 +196,116 @@ async fn write_replies(mut writer: FrameWriter<OwnedWriteHalf>, mut slots: mpsc:
     let _ = writer.shutdown().await;
 }
 
+/// A watch stream's writer: pushes as they come, and the replies to the commands still allowed
+/// (`PING`, errors, `QUIT`), until the session or the connection ends.
+async fn forward_pushes(
+    writer: &mut FrameWriter<OwnedWriteHalf>,
+    mut pushes: mpsc::Receiver<WatchResponse>,
+    mut slots: mpsc::Receiver<Slot>,
+) {
+    loop {
+        let (frame, close) = tokio::select! {
+            push = pushes.recv() => match push {
+                Some(r) => (render_watch_response(&r), false),
+                None => return,
+            },
+            slot = slots.recv() => match slot {
+                Some(Slot::Ready(frame)) => (frame, false),
+                Some(Slot::Close(frame)) => (frame, true),
+                Some(_) | None => return, // the reader only sends ready replies now
+            },
+        };
+        writer.write_frame(&frame);
+        let flush_now = close || pushes.is_empty() || writer.buffered() >= FLUSH_BYTES;
+        if (flush_now && writer.flush().await.is_err()) || close {
+            return;
+        }
+    }
+}
+
 fn replica_gone() -> Frame {
     ErrorCode::Unavailable.reply("the replica is shutting down")
 }
 
-/// Turns one request frame into its reply slot.
-async fn dispatch(frame: Frame, requests: &mpsc::Sender<Request>, config: &ServiceConfig) -> Slot {
+/// A connection's watch stream, once `WATCHKV` started one.
+struct Watching {
+    source: WatchSource,
+    commands: Option<mpsc::Sender<WatchCommand>>,
+}
+
+impl Watching {
+    fn new(source: WatchSource) -> Watching {
+        Watching {
+            source,
+            commands: None,
+        }
+    }
+
+    /// Handles a watch command: the first `WATCHKV` starts the session and returns the slot
+    /// from which the writer forwards its pushes; the rest reply through pushes only.
+    async fn handle(&mut self, command: Command) -> Option<Slot> {
+        let (command, start) = match (command, &self.commands) {
+            (Command::WatchKv(w), None) => (WatchCommand::Create(w.0), true),
+            (Command::WatchKv(w), Some(_)) => (WatchCommand::Create(w.0), false),
+            (Command::Unwatch(id), Some(_)) => (WatchCommand::Cancel(id), false),
+            (Command::WatchProgress, Some(_)) => (WatchCommand::Progress, false),
+            _ => return Some(Slot::Ready(Frame::err("no WATCHKV on this connection"))),
+        };
+        let mut slot = None;
+        if start {
+            let (tx, rx) = mpsc::channel(WATCH_COMMANDS_AHEAD);
+            let (out, pushes) = mpsc::channel(WATCH_PUSHES_AHEAD);
+            let commands = ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>);
+            tokio::spawn(session::run(self.source.clone(), commands, out));
+            self.commands = Some(tx);
+            slot = Some(Slot::Watch(pushes));
+        }
+        let sent = match &self.commands {
+            Some(tx) => tx.send(command).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Some(Slot::Close(replica_gone()));
+        }
+        slot
+    }
+}
+
+/// Turns one request frame into its reply slot (`None`: the reply comes as a watch push).
+async fn dispatch(
+    frame: Frame,
+    requests: &mpsc::Sender<Request>,
+    watching: &mut Watching,
+    config: &ServiceConfig,
+) -> Option<Slot> {
     if has_oversized_argument(&frame, config.max_value_bytes) {
-        return Slot::Ready(value_too_large(config));
+        return Some(Slot::Ready(value_too_large(config)));
     }
     let command = match Command::from_frame(frame) {
         Ok(c) => c,
-        Err(e) => return Slot::Ready(Frame::err(e)),
+        Err(e) => return Some(Slot::Ready(Frame::err(e))),
     };
+    match command {
+        Command::WatchKv(_) | Command::Unwatch(_) | Command::WatchProgress => {
+            return watching.handle(command).await;
+        }
+        Command::Ping(_) | Command::Quit => {}
+        _ if watching.commands.is_some() => {
+            return Some(Slot::Ready(Frame::err(
+                "only WATCHKV, UNWATCHKV, WATCHPROGRESS, PING and QUIT are allowed on a watch stream",
+            )));
+        }
+        _ => {}
+    }
+    Some(dispatch_kv(command, requests, config).await)
+}
+
+/// A key-value or admin command: its reply slot.
+async fn dispatch_kv(
+    command: Command,
+    requests: &mpsc::Sender<Request>,
+    config: &ServiceConfig,
+) -> Slot {
     let (reply, rx) = oneshot::channel();
     let request = match command.kv_request() {
         Some(KvRequest::Read(query, consistency)) => Request::Read {

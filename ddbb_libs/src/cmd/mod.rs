@@ -18,6 +18,7 @@ mod render;
 mod request;
 mod status;
 mod txn;
+mod watch;
 
 pub use admin::{Alarm, Compact};
 pub use args::Args;
@@ -32,6 +33,7 @@ pub use render::{parse_kvs, render_error, TxnReply};
 pub use request::KvRequest;
 pub use status::Status;
 pub use txn::{Txn, MAX_TXN_DEPTH};
+pub use watch::{parse_watch_response, render_watch_response, WatchKv};
 
 use bytes::Bytes;
 
@@ -63,6 +65,12 @@ pub enum Command {
     Status(Status),
     /// Redis housekeeping commands that clients send on their own (COMMAND, CONFIG, ...).
     Compat(Compat),
+    /// `WATCHKV`: create a watch; the connection becomes a watch stream.
+    WatchKv(WatchKv),
+    /// `UNWATCHKV id`: cancel a watch of this connection.
+    Unwatch(i64),
+    /// `WATCHPROGRESS`: a progress push once every watch of the connection caught up.
+    WatchProgress,
     /// `QUIT`: reply `+OK` and close the connection.
     Quit,
 }
@@ -104,6 +112,12 @@ impl Command {
             "compact" => Command::Compact(Compact::parse(&mut args)?),
             "alarm" => Command::Alarm(Alarm::parse(&mut args)?),
             "status" => Command::Status(Status::parse(&mut args)?),
+            "watchkv" => Command::WatchKv(WatchKv::parse(&mut args)?),
+            "unwatchkv" => Command::Unwatch(watch::parse_unwatch(&mut args)?),
+            "watchprogress" => {
+                args.finish()?;
+                Command::WatchProgress
+            }
             "quit" => {
                 args.finish()?;
                 Command::Quit
@@ -148,6 +162,12 @@ impl Command {
             Command::Alarm(c) => c.words(),
             Command::Status(c) => c.words(),
             Command::Compat(c) => c.words(),
+            Command::WatchKv(c) => c.words(),
+            Command::Unwatch(id) => vec![
+                Bytes::from_static(b"UNWATCHKV"),
+                Bytes::from(id.to_string()),
+            ],
+            Command::WatchProgress => vec![Bytes::from_static(b"WATCHPROGRESS")],
             Command::Quit => vec![Bytes::from_static(b"QUIT")],
         }
     }

@@ -176,7 +176,13 @@ impl Command {
                     alarm: AlarmType::None,
                 }),
             ),
-            Command::Ping(_) | Command::Status(_) | Command::Compat(_) | Command::Quit => None,
+            Command::Ping(_)
+            | Command::Status(_)
+            | Command::Compat(_)
+            | Command::WatchKv(_)
+            | Command::Unwatch(_)
+            | Command::WatchProgress
+            | Command::Quit => None,
         }
     }
 }

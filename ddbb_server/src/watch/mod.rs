@@ -22,5 +22,5 @@ pub mod set;
 mod tests;
 
 pub use feed::StoreFeed;
-pub use session::{SessionConfig, WatchCommand};
+pub use session::{SessionConfig, WatchCommand, WatchSource};
 pub use set::{WatchLimits, WatchSet};

@@ -33,18 +33,25 @@ pub struct SessionConfig {
     pub progress_interval: Duration,
 }
 
+/// What a protocol adapter needs to run watch streams.
+#[derive(Clone, Debug)]
+pub struct WatchSource {
+    /// The store the replica publishes.
+    pub feed: StoreFeed,
+    /// The replica's current revision (where a watch "from now" starts).
+    pub view: watch::Receiver<ReplicaView>,
+    /// Per-stream settings.
+    pub config: SessionConfig,
+}
+
 /// Runs a watch stream until the client goes away: `commands` ends with `None` when the client
 /// stops sending (the stream goes on serving, as etcd's does) and yields `Err` when it broke;
 /// responses go to `out` (bounded: when the client stops reading, this task stops producing).
-pub async fn run<C, E>(
-    feed: StoreFeed,
-    view: watch::Receiver<ReplicaView>,
-    mut commands: C,
-    out: mpsc::Sender<WatchResponse>,
-    config: SessionConfig,
-) where
+pub async fn run<C, E>(source: WatchSource, mut commands: C, out: mpsc::Sender<WatchResponse>)
+where
     C: Stream<Item = Result<WatchCommand, E>> + Unpin,
 {
+    let WatchSource { feed, view, config } = source;
     let mut stores = feed.subscribe();
     let mut set = WatchSet::new(config.limits);
     let mut pending: VecDeque<WatchResponse> = VecDeque::new();

@@ -51,7 +51,7 @@ use tracing::{info, warn};
 
 use crate::replica::{ReplicaView, Request, Response};
 use crate::shutdown::Shutdown;
-use crate::watch::{SessionConfig, StoreFeed, WatchLimits};
+use crate::watch::WatchSource;
 
 /// etcd lets a gRPC message exceed `--max-request-bytes` by this much before the decoder
 /// refuses it; between the two, the request gets "etcdserver: request is too large".
@@ -88,17 +88,13 @@ pub struct EtcdConfig {
     pub max_concurrent_streams: u32,
     /// Every member, this one included, in id order.
     pub members: Vec<MemberInfo>,
-    /// Period of watch progress notifications.
-    pub watch_progress_interval: Duration,
-    /// UNSAFE, tests only (see `WatchLimits::unsafe_drop_resumed_event`).
-    pub unsafe_watch_drop_resumed_event: bool,
 }
 
 /// What every service of the adapter shares.
 pub(crate) struct Ctx {
     requests: mpsc::Sender<Request>,
     view: tokio::sync::watch::Receiver<ReplicaView>,
-    feed: StoreFeed,
+    watch: WatchSource,
     config: EtcdConfig,
 }
 
@@ -121,18 +117,6 @@ impl Ctx {
 
     pub(crate) fn config(&self) -> &EtcdConfig {
         &self.config
-    }
-
-    /// The settings of a watch stream: fragments at `--max-request-bytes`.
-    pub(crate) fn watch_config(&self) -> SessionConfig {
-        SessionConfig {
-            limits: WatchLimits {
-                fragment_bytes: self.config.max_request_bytes,
-                unsafe_drop_resumed_event: self.config.unsafe_watch_drop_resumed_event,
-                ..WatchLimits::default()
-            },
-            progress_interval: self.config.watch_progress_interval,
-        }
     }
 
     /// Sends a request to the replica loop and waits for its answer, at most the request
@@ -180,7 +164,7 @@ pub async fn run(
     listener: TcpListener,
     requests: mpsc::Sender<Request>,
     view: tokio::sync::watch::Receiver<ReplicaView>,
-    feed: StoreFeed,
+    watch: WatchSource,
     config: EtcdConfig,
     mut shutdown: Shutdown,
 ) {
@@ -190,7 +174,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         requests,
         view,
-        feed,
+        watch,
         config,
     });
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

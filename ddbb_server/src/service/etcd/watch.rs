@@ -43,14 +43,7 @@ impl Watch for WatchService {
             Err(e) => Some(Err(e)),
         });
         let (tx, rx) = mpsc::channel(RESPONSES_AHEAD);
-        let ctx = &self.0;
-        tokio::spawn(session::run(
-            ctx.feed.clone(),
-            ctx.view.clone(),
-            Box::pin(commands),
-            tx,
-            ctx.watch_config(),
-        ));
+        tokio::spawn(session::run(self.0.watch.clone(), Box::pin(commands), tx));
         let ctx = self.0.clone();
         let responses = ReceiverStream::new(rx).map(move |r| {
             let header = ctx.header(r.revision);
