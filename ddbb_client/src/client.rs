@@ -637,6 +637,12 @@ impl Client {
         );
     }
 
+    /// Starts a watch on this client's endpoints, resuming on the next one after a failure
+    /// (see [`crate::watch`]). Needs a tokio runtime.
+    pub fn watch(&self, request: crate::WatchCreateRequest) -> crate::Watcher {
+        crate::Watcher::start(self.inner.config.clone(), request)
+    }
+
     /// The live connection to endpoint `i`, opening one if needed.
     async fn pipeline(&self, i: usize, until: Instant) -> Result<Pipeline, String> {
         let endpoint = &self.inner.endpoints[i];

@@ -3,6 +3,8 @@
 //! - [`client`]: [`Client`] over a list of endpoints: one pipelined connection per endpoint,
 //!   failover to the next endpoint on connection loss, timeout or a replica without quorum,
 //!   and request ids `(client_id, seq)` on every write so retries are applied once;
+//! - [`watch`]: [`Watcher`], a watch that resumes from its last revision + 1 on another
+//!   endpoint after a failure;
 //! - [`error`]: [`Error`], named by what the caller does next.
 //!
 //! ```no_run
@@ -18,8 +20,11 @@
 pub mod client;
 pub mod error;
 mod pipeline;
+pub mod watch;
 
 pub use client::{Client, ClientConfig, EndpointStatus, RangeOptions, RangeReply};
 pub use ddbb_libs::cmd::{KeyRange, RangeView};
 pub use ddbb_libs::{Consistency, KeyValue, NodeId, RequestId, Revision, StatusReply};
+pub use ddbb_libs::kv::{WatchCreateRequest, WatchResponse};
 pub use error::{Error, Result};
+pub use watch::Watcher;
