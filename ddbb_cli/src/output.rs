@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use ddbb_libs::kv::AlarmMember;
+use ddbb_libs::kv::{AlarmMember, EventKind, WatchResponse};
 use ddbb_libs::{KeyValue, NodeId, StatusReply};
 use serde_json::{json, Value};
 
@@ -112,6 +112,8 @@ pub enum Report {
     Members(Vec<Member>),
     /// `ping`: how long the round trip took.
     Pong(Duration),
+    /// `watch`: one response of the stream (events, or a progress notification).
+    Watch(WatchResponse),
 }
 
 impl Report {
@@ -205,6 +207,18 @@ impl Report {
                 }
             }
             Report::Pong(_) => line("PONG"),
+            Report::Watch(r) if r.events.is_empty() => {
+                line(&format!("PROGRESS {}", r.revision));
+            }
+            Report::Watch(r) => {
+                // etcdctl's order: the type, the previous kv if any, then the kv.
+                for e in &r.events {
+                    out.extend_from_slice(event_name(e.kind).as_bytes());
+                    out.push(b'\n');
+                    push_kvs(&mut out, e.prev_kv.iter(), false, false, style);
+                    push_kvs(&mut out, std::iter::once(&e.kv), false, false, style);
+                }
+            }
         }
         out
     }
@@ -286,6 +300,22 @@ impl Report {
                     .collect::<Vec<_>>()
             }),
             Report::Pong(took) => json!({ "pong": true, "micros": took.as_micros() as u64 }),
+            Report::Watch(r) => json!({
+                "header": { "revision": r.revision },
+                "watch_id": r.watch_id,
+                "events": r.events.iter().map(|e| {
+                    let mut obj = json!({
+                        "type": event_name(e.kind),
+                        "kv": kv_json(&e.kv, false, style),
+                    });
+                    if let Some(prev) = &e.prev_kv {
+                        obj["prev_kv"] = kv_json(prev, false, style);
+                    }
+                    obj
+                }).collect::<Vec<_>>(),
+                "compact_revision": r.compact_revision,
+                "canceled": r.canceled,
+            }),
         }
     }
 
@@ -343,6 +373,26 @@ impl Report {
             Report::Status(all) => Table::new(STATUS_HEADERS, status_rows(all)),
             Report::Members(m) => Table::new(MEMBER_HEADERS, member_rows(m)),
             Report::Pong(took) => Table::new(&["PONG"], vec![vec![format!("{took:.1?}")]]),
+            Report::Watch(r) => {
+                let cell = |b: &[u8]| escaped(b, style.hex).into_owned();
+                let rows = r
+                    .events
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            event_name(e.kind).to_string(),
+                            cell(&e.kv.key),
+                            cell(&e.kv.value),
+                            e.kv.mod_revision.to_string(),
+                            e.prev_kv.as_ref().map_or(String::new(), |p| cell(&p.value)),
+                        ]
+                    })
+                    .collect();
+                Table::new(
+                    &["TYPE", "KEY", "VALUE", "REVISION", "PREVIOUS VALUE"],
+                    rows,
+                )
+            }
         };
         table.render()
     }
@@ -454,6 +504,13 @@ fn member_rows(members: &[Member]) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+fn event_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Put => "PUT",
+        EventKind::Delete => "DELETE",
+    }
 }
 
 fn kv_json(kv: &KeyValue, keys_only: bool, style: Style) -> Value {

@@ -24,7 +24,7 @@ pub mod watch;
 
 pub use client::{Client, ClientConfig, EndpointStatus, RangeOptions, RangeReply};
 pub use ddbb_libs::cmd::{KeyRange, RangeView};
-pub use ddbb_libs::{Consistency, KeyValue, NodeId, RequestId, Revision, StatusReply};
 pub use ddbb_libs::kv::{WatchCreateRequest, WatchResponse};
+pub use ddbb_libs::{Consistency, KeyValue, NodeId, RequestId, Revision, StatusReply};
 pub use error::{Error, Result};
 pub use watch::Watcher;

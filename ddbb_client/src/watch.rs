@@ -88,7 +88,9 @@ async fn run(
     let mut backoff = MIN_BACKOFF;
     for attempt in 0usize.. {
         let Some(endpoint) = config.endpoints.get(attempt % n) else {
-            let _ = tx.send(Err(Error::InvalidInput("no endpoints".into()))).await;
+            let _ = tx
+                .send(Err(Error::InvalidInput("no endpoints".into())))
+                .await;
             return;
         };
         let started = Instant::now();
@@ -242,7 +244,10 @@ mod tests {
         };
         assert!(matches!(pass_on(created.clone(), &mut p), Step::Forward(_)));
         assert_eq!(p.next, 10, "from now: after the created revision");
-        assert!(matches!(pass_on(created, &mut p), Step::Skip), "re-created silently");
+        assert!(
+            matches!(pass_on(created, &mut p), Step::Skip),
+            "re-created silently"
+        );
         let events = WatchResponse {
             events: vec![event(10), event(12)],
             ..WatchResponse::new(0, 12)

@@ -130,6 +130,39 @@ pub enum KvCommand {
     },
     /// Check that some endpoint answers; prints PONG.
     Ping,
+    /// Watch a key, a range [KEY, RANGE_END) or a prefix: prints each event as it happens
+    /// (type, then the previous key and value with --prev-kv, then key and value, as
+    /// etcdctl) until Ctrl-C. Resumes on another endpoint if the connection fails.
+    #[command(
+        after_help = "Examples:\n  watch greeting\n  watch user/ --prefix --prev-kv\n  watch a c --rev 1 -w json"
+    )]
+    Watch(WatchArgs),
+}
+
+/// `ddbb watch`
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// The key (with --prefix: the prefix; "" with --prefix watches every key).
+    pub key: OsString,
+    /// End of the range, exclusive; watches [KEY, RANGE_END).
+    #[arg(conflicts_with_all = ["prefix", "from_key"])]
+    pub range_end: Option<OsString>,
+    /// Watch every key starting with KEY.
+    #[arg(long)]
+    pub prefix: bool,
+    /// Watch every key from KEY on (byte order).
+    #[arg(long, conflicts_with = "prefix")]
+    pub from_key: bool,
+    /// Start at this revision (replaying the history since; 0: the next change).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rev: i64,
+    /// Also print each key's previous value.
+    #[arg(long)]
+    pub prev_kv: bool,
+    /// Print progress notifications (the revision every event up to which was seen) now and
+    /// then when nothing happens.
+    #[arg(long)]
+    pub progress_notify: bool,
 }
 
 /// The format `txn` reads, for its help.

@@ -105,6 +105,11 @@ pub async fn execute(
         KvCommand::Member {
             command: MemberCommand::List,
         } => Report::Members(members(client).await?),
+        KvCommand::Watch(_) => {
+            return Err(CliError::Usage(
+                "watch is a stream: run it with cli::watch::stream".into(),
+            ))
+        }
         KvCommand::Ping => {
             let start = Instant::now();
             client.ping().await?;

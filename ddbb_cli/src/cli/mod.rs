@@ -11,6 +11,7 @@
 pub mod args;
 pub mod exec;
 pub mod txn;
+pub mod watch;
 
 pub use args::{Cli, Command, GlobalArgs, KvCommand, OutputArgs, PlaygroundArgs, ReplLine};
 
@@ -61,6 +62,9 @@ impl CliError {
 pub fn one_shot(global: &GlobalArgs, command: &KvCommand) -> Result<ExitCode, CliError> {
     let client = client(global)?;
     let hex = global.output.hex;
+    if let KvCommand::Watch(args) = command {
+        return watch_until_interrupted(&client, args, global);
+    }
     let stdin = if let KvCommand::Txn(t) = command {
         let prompt = t.interactive || std::io::stdin().is_terminal();
         let text = txn::read_text(&mut std::io::stdin().lock(), prompt)?;
@@ -86,6 +90,29 @@ pub fn one_shot(global: &GlobalArgs, command: &KvCommand) -> Result<ExitCode, Cl
     };
     write_stdout(&report.render(style))?;
     Ok(exit_for(&report))
+}
+
+/// `ddbb watch`: prints events until Ctrl-C (exit status 0) or a failure.
+fn watch_until_interrupted(
+    client: &Client,
+    args: &args::WatchArgs,
+    global: &GlobalArgs,
+) -> Result<ExitCode, CliError> {
+    let style = Style {
+        format: global.output.write_out.unwrap_or_default(),
+        hex: global.output.hex,
+        raw: !std::io::stdout().is_terminal(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        tokio::select! {
+            r = watch::stream(client, args, style) => r,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints a report's failure on stderr and returns the exit status.

@@ -32,7 +32,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 use tokio::runtime::Runtime;
 
-use crate::cli::{complain, exec, say, txn, write_stdout, CliError, ReplLine};
+use crate::cli::{complain, exec, say, txn, watch, write_stdout, CliError, KvCommand, ReplLine};
 use crate::output::{Format, Style};
 use crate::playground::Playground;
 use crate::words;
@@ -261,6 +261,13 @@ impl Repl<'_, '_> {
             hex,
             raw: !std::io::stdout().is_terminal(),
         };
+        if let KvCommand::Watch(args) = &parsed.command {
+            let client = self.client.clone();
+            if let Some(Err(e)) = self.cancellable(watch::stream(&client, args, style)) {
+                self.error(&e.to_string());
+            }
+            return Flow::Continue;
+        }
         let start = Instant::now();
         let client = self.client.clone();
         let result = self

@@ -69,7 +69,12 @@ impl WatchKv {
             (r.progress_notify, b"PROGRESS"),
             (r.fragment, b"FRAGMENT"),
         ];
-        w.extend(flags.iter().filter(|(on, _)| *on).map(|(_, f)| Bytes::from_static(f)));
+        w.extend(
+            flags
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, f)| Bytes::from_static(f)),
+        );
         if r.watch_id != 0 {
             w.push(Bytes::from_static(b"ID"));
             w.push(Bytes::from(r.watch_id.to_string()));
@@ -200,7 +205,9 @@ mod tests {
 
     #[test]
     fn watchkv_round_trips_through_words() {
-        let words = ["WATCHKV", "k", "PREFIX", "REV", "7", "PREVKV", "NODELETE", "ID", "3"];
+        let words = [
+            "WATCHKV", "k", "PREFIX", "REV", "7", "PREVKV", "NODELETE", "ID", "3",
+        ];
         let frame = Frame::command(words.iter().map(|w| Bytes::from(w.to_string())));
         let Command::WatchKv(w) = Command::from_frame(frame).unwrap() else {
             panic!("not a WATCHKV");

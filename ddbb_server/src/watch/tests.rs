@@ -83,7 +83,10 @@ fn a_txn_is_one_revision_and_one_response_with_several_events() {
             (EventKind::Delete, b("a"), 3)
         ]
     );
-    assert!(out[0].events.iter().all(|e| e.prev_kv.is_none()), "not asked");
+    assert!(
+        out[0].events.iter().all(|e| e.prev_kv.is_none()),
+        "not asked"
+    );
     assert!(poll(&mut set, &store).is_empty(), "exactly once");
 }
 
@@ -131,7 +134,10 @@ fn history_replay_filters_and_prev_kv() {
         ]
     );
     assert_eq!(e[0].prev_kv, None);
-    assert_eq!(e[1].prev_kv.as_ref().map(|kv| kv.value.clone()), Some(b("1")));
+    assert_eq!(
+        e[1].prev_kv.as_ref().map(|kv| kv.value.clone()),
+        Some(b("1"))
+    );
     assert_eq!(e[2].prev_kv.as_ref().map(|kv| kv.mod_revision), Some(4));
     assert_eq!(
         keys(&by_id(no_put.watch_id).events),
@@ -182,7 +188,11 @@ fn a_compacted_start_cancels_with_the_compact_revision() {
         .iter()
         .map(|e| e.kv.mod_revision)
         .collect();
-    assert_eq!(revs, [4, 5, 6], "the compacted revision itself is still served");
+    assert_eq!(
+        revs,
+        [4, 5, 6],
+        "the compacted revision itself is still served"
+    );
     assert_eq!(set.len(), 1);
 }
 
@@ -214,8 +224,15 @@ fn a_slow_reader_catches_up_in_bounded_polls_without_gap_or_duplicate() {
             .flat_map(|r| &r.events)
             .map(|e| e.kv.value.len())
             .sum();
-        assert!(bytes <= 2_000 + 200, "one poll stays within its budget: {bytes}");
-        seen.extend(out.into_iter().flat_map(|r| r.events).map(|e| e.kv.mod_revision));
+        assert!(
+            bytes <= 2_000 + 200,
+            "one poll stays within its budget: {bytes}"
+        );
+        seen.extend(
+            out.into_iter()
+                .flat_map(|r| r.events)
+                .map(|e| e.kv.mod_revision),
+        );
         polls += 1;
         assert!(polls < 1_000);
     }
@@ -248,7 +265,11 @@ fn refusals_and_cancel() {
         1,
     );
     assert_eq!(dup.cancel_reason, DUPLICATE_ID);
-    assert_eq!(set.create(&watch("", ""), 1).watch_id, 0, "empty key is \\0");
+    assert_eq!(
+        set.create(&watch("", ""), 1).watch_id,
+        0,
+        "empty key is \\0"
+    );
     assert!(set.cancel(7, 1).is_some_and(|r| r.canceled));
     assert!(set.cancel(7, 1).is_none());
     assert!(poll(&mut set, &store).is_empty());
@@ -275,7 +296,10 @@ fn progress_waits_until_every_watch_caught_up() {
     );
     set.request_progress();
     let first = poll(&mut set, &store);
-    assert!(first.iter().all(|r| r.watch_id == 0), "not caught up: no progress yet");
+    assert!(
+        first.iter().all(|r| r.watch_id == 0),
+        "not caught up: no progress yet"
+    );
     let mut rest = Vec::new();
     while set.behind(store.revision()) {
         rest.extend(poll(&mut set, &store));
@@ -326,7 +350,10 @@ fn huge_responses_are_fragmented_only_when_asked() {
     let of = |id| out.iter().filter(|r| r.watch_id == id).collect::<Vec<_>>();
     assert_eq!(of(whole.watch_id).len(), 1);
     let pieces = of(split.watch_id);
-    assert_eq!(pieces.iter().map(|r| r.events.len()).collect::<Vec<_>>(), [2, 2, 2, 2, 2]);
+    assert_eq!(
+        pieces.iter().map(|r| r.events.len()).collect::<Vec<_>>(),
+        [2, 2, 2, 2, 2]
+    );
     let flags: Vec<bool> = pieces.iter().map(|r| r.fragment).collect();
     assert_eq!(flags, [true, true, true, true, false]);
     assert!(pieces.iter().all(|r| r.revision == 2));

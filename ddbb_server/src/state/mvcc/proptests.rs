@@ -366,7 +366,10 @@ fn check_reads(store: &MvccStore, model: &Model) -> Result<(), TestCaseError> {
 /// compacted revision, in order, with the same `prev_kv`.
 fn check_events(store: &MvccStore, log: &[Event]) -> Result<(), TestCaseError> {
     let compacted = store.compacted_revision();
-    let expected: Vec<&Event> = log.iter().filter(|e| e.kv.mod_revision > compacted).collect();
+    let expected: Vec<&Event> = log
+        .iter()
+        .filter(|e| e.kv.mod_revision > compacted)
+        .collect();
     let got = store.events_between(compacted + 1, store.revision());
     prop_assert_eq!(got.iter().collect::<Vec<_>>(), expected);
     prop_assert_eq!(store.by_revision.len() as u64, store.change_count());

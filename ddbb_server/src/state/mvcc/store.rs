@@ -238,7 +238,10 @@ impl MvccStore {
         // older change still retained is its key's newest one at or below that compaction.
         let mut touched: Vec<Bytes> = self
             .by_revision
-            .range(Revision::new(self.compacted.saturating_add(1), 0)..Revision::new(rev.saturating_add(1), 0))
+            .range(
+                Revision::new(self.compacted.saturating_add(1), 0)
+                    ..Revision::new(rev.saturating_add(1), 0),
+            )
             .map(|(_, key)| key.clone())
             .collect();
         touched.sort_unstable();
