@@ -45,7 +45,7 @@ impl Default for WatchLimits {
         WatchLimits {
             max_watches: 100_000,
             batch_revisions: 1000,
-            budget_bytes: 4 << 20,
+            budget_bytes: 2 << 20,
             fragment_bytes: 3 << 19,
             unsafe_drop_resumed_event: false,
         }
