@@ -1,6 +1,7 @@
 //! The etcd gRPC API through `ddbb_proto`'s generated clients against a 3-replica DDBB (real
 //! processes): every KV RPC and option, etcd's headers and error codes/texts, health,
-//! `Unimplemented` services, and bad input (a too-large put, garbage on the port).
+//! `Unimplemented` services, and bad input (a too-large put, garbage on the port, 10,000
+//! concurrent streams).
 
 mod common;
 
@@ -527,5 +528,76 @@ async fn bad_input_gets_etcds_errors_and_the_replica_stays_up() {
     assert_eq!(
         kv.range(range_req("after")).await.unwrap().into_inner().kvs[0].value,
         b("ok")
+    );
+}
+
+/// 10,000 concurrent streams: 5,000 Watch streams held open (over 10 connections, beyond
+/// `--max-concurrent-streams` on none of them) while 5,000 Range RPCs run at once; every one
+/// is served, the watches all see the next write, and the replica stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_streams() {
+    use ddbb_proto::etcdserverpb::watch_client::WatchClient;
+    use tokio_stream::wrappers::ReceiverStream;
+
+    let cluster = Cluster::start_grpc(3, &[]);
+    cluster.wait_for_leader().await;
+    let addr = cluster.grpc(1);
+    let mut channels = Vec::new();
+    for _ in 0..10 {
+        channels.push(channel(addr).await);
+    }
+    let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut watches = Vec::new();
+    for i in 0..5_000 {
+        let mut client = WatchClient::new(channels[i % 10].clone());
+        let created = created.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tx.send(pb::WatchRequest {
+            request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+                pb::WatchCreateRequest {
+                    key: b("many"),
+                    ..Default::default()
+                },
+            )),
+        })
+        .await
+        .unwrap();
+        watches.push(tokio::spawn(async move {
+            let mut stream = client.watch(ReceiverStream::new(rx)).await?.into_inner();
+            let first = stream.message().await?.expect("created");
+            assert!(first.created);
+            created.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _keep_open = tx;
+            let event = stream.message().await?.expect("event");
+            Ok::<_, tonic::Status>(event.events.len())
+        }));
+    }
+    let mut ranges = Vec::new();
+    for i in 0..5_000 {
+        let mut kv = KvClient::new(channels[i % 10].clone());
+        ranges.push(tokio::spawn(async move {
+            kv.range(range_req("many")).await.map(|_| ())
+        }));
+    }
+    for r in ranges {
+        r.await.unwrap().unwrap();
+    }
+    // Every watch is created before the write, so each must see it.
+    let mut kv = KvClient::new(channels[0].clone());
+    wait_until("5,000 watches created", || {
+        let n = created.load(std::sync::atomic::Ordering::SeqCst);
+        async move { (n == 5_000).then_some(()) }
+    })
+    .await;
+    kv.put(put_req("many", "x")).await.unwrap();
+    for w in watches {
+        let events = tokio::time::timeout(DEADLINE, w)
+            .await
+            .expect("the event arrives");
+        assert_eq!(events.unwrap().unwrap(), 1);
+    }
+    assert!(
+        status(cluster.addr(1)).await.is_ok(),
+        "the replica is still up"
     );
 }
