@@ -31,7 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tracing::{debug, warn};
 
-use crate::replica::{ReadOutcome, Request, Response};
+use crate::replica::{LeaseAnswer, ReadOutcome, Request, Response};
 use crate::shutdown::Shutdown;
 use crate::watch::{session, WatchCommand, WatchSource};
 
@@ -408,7 +408,21 @@ fn render(command: &Command, response: Response) -> Frame {
             Err(e) => render_error(&e),
         },
         Response::Status(status) => status.to_frame(),
+        Response::Lease(_, answer) => render_lease(answer),
         Response::State(_) => Frame::err("this command cannot be served"),
+    }
+}
+
+/// `LEASE TTL` → `[id, ttl, granted_ttl, [keys]]`; `LEASE LIST` → `[id, ...]`.
+fn render_lease(answer: LeaseAnswer) -> Frame {
+    match answer {
+        LeaseAnswer::TimeToLive(t) => Frame::Array(vec![
+            Frame::Integer(t.id),
+            Frame::Integer(t.ttl),
+            Frame::Integer(t.granted_ttl),
+            Frame::Array(t.keys.into_iter().map(Frame::Bulk).collect()),
+        ]),
+        LeaseAnswer::List(ids) => Frame::Array(ids.into_iter().map(Frame::Integer).collect()),
     }
 }
 

@@ -88,6 +88,13 @@ impl Command {
         let op = match response {
             WriteResponse::Compact(_) => return Frame::Simple("OK".into()),
             WriteResponse::Alarm(alarms) => return render_alarms(alarms),
+            WriteResponse::LeaseRevoke => return Frame::Simple("OK".into()),
+            WriteResponse::LeaseGrant(g) => {
+                return Frame::Array(vec![Frame::Integer(g.id), Frame::Integer(g.ttl)])
+            }
+            WriteResponse::LeaseKeepAlive(k) => {
+                return Frame::Array(vec![Frame::Integer(k.id), Frame::Integer(k.ttl)])
+            }
             WriteResponse::Put(p) => ResponseOp::Put(p.clone()),
             WriteResponse::DeleteRange(d) => ResponseOp::DeleteRange(d.clone()),
             WriteResponse::Txn(t) => ResponseOp::Txn(t.clone()),

@@ -49,4 +49,14 @@ pub enum KvError {
     /// A snapshot whose contents are inconsistent.
     #[error("corrupt MVCC snapshot: {0}")]
     CorruptSnapshot(String),
+    // Appended (variant order is part of the snapshot format).
+    /// A put or keepalive names a lease that does not exist (gRPC `NotFound`).
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// A grant with the id of an existing lease (gRPC `FailedPrecondition`).
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    /// A grant with a TTL above [`super::MAX_LEASE_TTL`] (gRPC `OutOfRange`).
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
 }

@@ -9,10 +9,15 @@
 //! prefix.
 
 mod error;
+mod lease;
 mod watch;
 mod write;
 
 pub use error::KvError;
+pub use lease::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseTimeToLiveResponse,
+    MAX_LEASE_TTL,
+};
 pub use watch::{WatchCreateRequest, WatchResponse, NO_WATCH_ID};
 pub use write::{
     AlarmAction, AlarmMember, AlarmRequest, AlarmType, WriteOutcome, WriteRequest, WriteResponse,

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
-    PutResponse, TxnRequest, TxnResponse,
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveResponse, PutRequest, PutResponse,
+    TxnRequest, TxnResponse,
 };
 
 /// A state change proposed to the log (every replica applies it in log order).
@@ -20,6 +21,14 @@ pub enum WriteRequest {
     Compact(CompactionRequest),
     /// `Maintenance.Alarm` (activate or deactivate; listing is a read).
     Alarm(AlarmRequest),
+    /// `Lease.LeaseGrant` (the id already chosen, the TTL already raised to the minimum).
+    LeaseGrant(LeaseGrantRequest),
+    /// `Lease.LeaseRevoke`, or the expiry of a lease decided by the leader: deletes its keys
+    /// in one revision.
+    LeaseRevoke(i64),
+    /// One keepalive of `Lease.LeaseKeepAlive`: through the log, so it reaches the leader from
+    /// any replica and renews the lease's countdown where the leader applies it.
+    LeaseKeepAlive(i64),
 }
 
 /// The answer to a [`WriteRequest`], without the header.
@@ -35,6 +44,12 @@ pub enum WriteResponse {
     Compact(CompactionResponse),
     /// To an Alarm change: the alarms now raised.
     Alarm(Vec<AlarmMember>),
+    /// To a LeaseGrant.
+    LeaseGrant(LeaseGrantResponse),
+    /// To a LeaseRevoke.
+    LeaseRevoke,
+    /// To a keepalive.
+    LeaseKeepAlive(LeaseKeepAliveResponse),
 }
 
 /// What a [`WriteRequest`] came to, as remembered for retries: the store revision right after

@@ -19,6 +19,7 @@
 //! (`writes.rs`); linearizable reads wait for read barriers (`reads.rs`).
 
 mod compactor;
+mod leases;
 mod reads;
 mod request;
 mod writes;
@@ -26,7 +27,9 @@ mod writes;
 pub use compactor::AutoCompaction;
 use compactor::Compactor;
 
-pub use request::{ReadOutcome, ReplicaView, Request, Response, StateCopy};
+pub use request::{
+    LeaseAnswer, LeaseQuery, ReadOutcome, ReplicaView, Request, Response, StateCopy,
+};
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -49,7 +52,11 @@ use crate::state::KvState;
 use crate::storage::StorageControl;
 use crate::transport::{PeerEvent, PeerLinks, PeerMessage};
 use crate::watch::StoreFeed;
-use ddbb_libs::kv::{AlarmAction, AlarmRequest, AlarmType, KvError, RequestOp, WriteRequest};
+use ddbb_libs::kv::{
+    AlarmAction, AlarmRequest, AlarmType, KvError, LeaseTimeToLiveResponse, RequestOp,
+    WriteOutcome, WriteRequest, WriteResponse,
+};
+use leases::LeaseClock;
 use reads::PendingReads;
 use writes::PendingWrites;
 
@@ -89,6 +96,12 @@ pub struct Replica<S: Storage<LogEntry>> {
     nospace_proposed_at: Option<u64>,
     /// Auto-compaction, when configured (acts while this replica leads).
     compactor: Option<Compactor>,
+    /// Lease countdowns (acted on while this replica leads).
+    leases: LeaseClock,
+    /// The shortest lease TTL granted, in seconds (etcd: 1.5 election timeouts, rounded up).
+    min_lease_ttl: i64,
+    /// Lease ids this replica chose so far (for the next one).
+    leases_granted: u64,
     /// The longest pass of the loop since start (handling events through apply), for STATUS.
     longest_pass: Duration,
     /// Take a snapshot and compact the log every this many applied entries or writes (0: never).
@@ -163,6 +176,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
             quota_bytes: config.quota_backend_bytes,
             nospace_proposed_at: None,
             compactor: config.auto_compaction.map(Compactor::new),
+            leases: LeaseClock::new(config.tick),
+            min_lease_ttl: min_lease_ttl(config),
+            leases_granted: 0,
             longest_pass: Duration::ZERO,
             snapshot_every: config.snapshot_every,
             since_snapshot: 0,
@@ -340,6 +356,18 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.reads
             .retry_if_stale(self.now, self.repropose_ticks, false);
         self.maybe_auto_compact();
+        self.expire_leases();
+    }
+
+    /// The leader proposes the revocation of every lease whose countdown ran out.
+    fn expire_leases(&mut self) {
+        let leading = self.paxos.get_current_leader() == Some((self.id, true));
+        self.leases
+            .set_leading(leading, self.state.store(), self.now);
+        for id in self.leases.expired(self.now, self.repropose_ticks) {
+            info!(lease = id, "lease expired: revoking it");
+            self.propose_internal(WriteRequest::LeaseRevoke(id));
+        }
     }
 
     /// The leader proposes a `Compact` when the auto-compaction policy says so.
@@ -403,8 +431,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
     /// A pass step: one request of a protocol adapter (answered now or by a later pass).
     pub fn on_request(&mut self, request: Request) {
         match request {
-            Request::Write { id, op, reply } => {
-                if let Err(e) = self.admit(&op) {
+            Request::Write { id, mut op, reply } => {
+                if let Err(e) = self.admit(&mut op) {
                     let _ = reply.send(request::refused(&self.state, e));
                     return;
                 }
@@ -435,6 +463,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
             Request::Status { reply } => {
                 let _ = reply.send(Response::Status(Box::new(self.status())));
             }
+            Request::Lease { query, reply } => {
+                let answer = self.lease_answer(query);
+                let _ = reply.send(Response::Lease(self.state.revision(), answer));
+            }
             Request::State { reply } => {
                 let _ = reply.send(Response::State(Box::new(StateCopy {
                     store: self.state.store().clone(),
@@ -447,8 +479,9 @@ impl<S: Storage<LogEntry>> Replica<S> {
     /// Checks what depends on this replica's flags before a write enters the log (applying it
     /// must not): the Txn operation limit, and the space quota, whose excess raises the
     /// cluster-wide `NOSPACE` alarm through the log, as etcd does.
-    fn admit(&mut self, op: &WriteRequest) -> std::result::Result<(), KvError> {
+    fn admit(&mut self, op: &mut WriteRequest) -> std::result::Result<(), KvError> {
         let added = match op {
+            WriteRequest::LeaseGrant(grant) => return self.admit_grant(grant),
             WriteRequest::Put(p) => p.key.len() + p.value.len(),
             WriteRequest::Txn(t) => {
                 validate_txn(t, self.max_txn_ops)?;
@@ -462,6 +495,26 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
         self.raise_nospace();
         Err(KvError::NoSpace)
+    }
+
+    /// Settles a grant before it enters the log, as etcd's server does: an id if none was given
+    /// (positive, from this replica's session), the TTL raised to the minimum, a TTL above
+    /// etcd's maximum refused.
+    fn admit_grant(
+        &mut self,
+        grant: &mut ddbb_libs::kv::LeaseGrantRequest,
+    ) -> std::result::Result<(), KvError> {
+        if grant.ttl > ddbb_libs::kv::MAX_LEASE_TTL {
+            return Err(KvError::LeaseTtlTooLarge);
+        }
+        grant.ttl = grant.ttl.max(self.min_lease_ttl);
+        while grant.id == 0 {
+            self.leases_granted += 1;
+            let mixed = (self.writes.session() ^ self.leases_granted.rotate_left(32))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            grant.id = (mixed >> 1) as i64;
+        }
+        Ok(())
     }
 
     /// Proposes the `NOSPACE` alarm, unless it is raised or was proposed recently.
@@ -564,6 +617,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
         }
         debug!(index, "installing a snapshot");
         self.state = state;
+        self.leases.restart_all(self.state.store(), self.now);
         self.since_snapshot = 0;
         self.snapshot_index = self.snapshot_index.max(index);
         // Writes and barriers inside the snapshot were applied without us seeing them: answer
@@ -618,6 +672,7 @@ impl<S: Storage<LogEntry>> Replica<S> {
                 }
             }
             let applied = self.state.apply_command(index, command);
+            self.track_lease(&command.op, &applied.outcome);
             self.writes.complete(command.id, &applied.outcome);
         }
         self.state.finish_entry(index, entry);
@@ -625,6 +680,49 @@ impl<S: Storage<LogEntry>> Replica<S> {
             if mine {
                 self.reads.answer_up_to(b.number, &self.state);
             }
+        }
+    }
+
+    /// Answers a lease query from the store and this replica's lease clock.
+    fn lease_answer(&self, query: LeaseQuery) -> LeaseAnswer {
+        let store = self.state.store();
+        match query {
+            LeaseQuery::List => LeaseAnswer::List(store.leases().map(|(id, _)| id).collect()),
+            LeaseQuery::TimeToLive { id, keys } => {
+                let answer = match store.lease(id) {
+                    None => LeaseTimeToLiveResponse {
+                        id,
+                        ttl: -1,
+                        ..LeaseTimeToLiveResponse::default()
+                    },
+                    Some(lease) => LeaseTimeToLiveResponse {
+                        id,
+                        ttl: self
+                            .leases
+                            .remaining_secs(id, self.now)
+                            .unwrap_or(lease.ttl),
+                        granted_ttl: lease.ttl,
+                        keys: if keys {
+                            lease.keys.iter().cloned().collect()
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                };
+                LeaseAnswer::TimeToLive(answer)
+            }
+        }
+    }
+
+    /// Restarts or stops a lease's countdown after its grant, keepalive or revocation.
+    fn track_lease(&mut self, op: &WriteRequest, outcome: &WriteOutcome) {
+        match (op, &outcome.result) {
+            (WriteRequest::LeaseGrant(g), Ok(_)) => self.leases.renew(g.id, g.ttl, self.now),
+            (WriteRequest::LeaseKeepAlive(_), Ok(WriteResponse::LeaseKeepAlive(k))) => {
+                self.leases.renew(k.id, k.ttl, self.now);
+            }
+            (WriteRequest::LeaseRevoke(id), _) => self.leases.forget(*id),
+            _ => {}
         }
     }
 
@@ -664,6 +762,15 @@ impl<S: Storage<LogEntry>> Replica<S> {
 }
 
 /// Bytes a Txn's puts would add (keys and values), in either branch.
+/// etcd's minimum lease TTL: 1.5 election timeouts, in whole seconds rounded up (at least 1).
+fn min_lease_ttl(config: &ServerConfig) -> i64 {
+    let election = config.tick * u32::try_from(config.election_ticks).unwrap_or(u32::MAX);
+    let min = election.mul_f64(1.5);
+    i64::try_from(min.as_millis().div_ceil(1000))
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
 fn txn_put_bytes(txn: &ddbb_libs::kv::TxnRequest) -> usize {
     txn.success
         .iter()

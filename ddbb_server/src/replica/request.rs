@@ -2,7 +2,8 @@
 //! answers: typed requests and typed responses only; rendering is the adapter's business.
 
 use ddbb_libs::kv::{
-    AlarmMember, KvError, RangeRequest, RangeResponse, WriteOutcome, WriteRequest,
+    AlarmMember, KvError, LeaseTimeToLiveResponse, RangeRequest, RangeResponse, WriteOutcome,
+    WriteRequest,
 };
 use ddbb_libs::{Consistency, NodeId, RequestId, StatusReply};
 use tokio::sync::oneshot;
@@ -37,6 +38,13 @@ pub enum Request {
         /// Where the [`Response::State`] goes.
         reply: oneshot::Sender<Response>,
     },
+    /// Lease information from this replica's state and clock (like a serializable read).
+    Lease {
+        /// What to tell.
+        query: LeaseQuery,
+        /// Where the [`Response::Lease`] goes.
+        reply: oneshot::Sender<Response>,
+    },
     /// The replica's view of itself (`STATUS`).
     Status {
         /// Where the [`Response::Status`] goes.
@@ -55,6 +63,31 @@ pub enum Response {
     Status(Box<StatusReply>),
     /// To a state request.
     State(Box<StateCopy>),
+    /// To a lease query, with the store revision it reflects.
+    Lease(i64, LeaseAnswer),
+}
+
+/// A question about leases (`LeaseTimeToLive`, `LeaseLeases`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseQuery {
+    /// One lease's remaining and granted TTL, and its keys if asked.
+    TimeToLive {
+        /// The lease.
+        id: i64,
+        /// Also list the attached keys.
+        keys: bool,
+    },
+    /// Every lease's id.
+    List,
+}
+
+/// The answer to a [`LeaseQuery`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseAnswer {
+    /// To `TimeToLive` (TTL -1: no such lease).
+    TimeToLive(LeaseTimeToLiveResponse),
+    /// To `List`: the ids, ascending.
+    List(Vec<i64>),
 }
 
 /// The answer to [`Request::State`].

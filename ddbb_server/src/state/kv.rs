@@ -103,6 +103,7 @@ impl KvState {
         let result = match op {
             WriteRequest::Put(_) if no_space => Err(KvError::NoSpace),
             WriteRequest::Txn(txn) if no_space && txn_puts(txn) => Err(KvError::NoSpace),
+            WriteRequest::LeaseGrant(_) if no_space => Err(KvError::NoSpace),
             WriteRequest::Put(req) => self
                 .store
                 .put(req)
@@ -122,6 +123,18 @@ impl KvState {
                 .compact(req)
                 .map(|r| (WriteResponse::Compact(r), Vec::new())),
             WriteRequest::Alarm(req) => Ok((WriteResponse::Alarm(self.alarm(req)), Vec::new())),
+            WriteRequest::LeaseGrant(req) => self
+                .store
+                .lease_grant(req)
+                .map(|r| (WriteResponse::LeaseGrant(r), Vec::new())),
+            WriteRequest::LeaseRevoke(id) => self
+                .store
+                .lease_revoke(*id)
+                .map(|a| (WriteResponse::LeaseRevoke, a.events)),
+            WriteRequest::LeaseKeepAlive(id) => self
+                .store
+                .lease_keepalive(*id)
+                .map(|r| (WriteResponse::LeaseKeepAlive(r), Vec::new())),
         };
         match result {
             Ok((response, events)) => (Ok(response), events),
@@ -247,7 +260,11 @@ fn response_bytes(response: &WriteResponse) -> usize {
         WriteResponse::Put(p) => kvs(&p.prev_kv),
         WriteResponse::DeleteRange(d) => kvs(&d.prev_kvs),
         WriteResponse::Txn(t) => ops(&t.responses),
-        WriteResponse::Compact(_) | WriteResponse::Alarm(_) => 0,
+        WriteResponse::Compact(_)
+        | WriteResponse::Alarm(_)
+        | WriteResponse::LeaseGrant(_)
+        | WriteResponse::LeaseRevoke
+        | WriteResponse::LeaseKeepAlive(_) => 0,
     }
 }
 

@@ -15,6 +15,9 @@ pub fn kv_error(error: &KvError) -> Status {
         | KvError::ValueProvided
         | KvError::LeaseProvided => Code::InvalidArgument,
         KvError::NoSpace => Code::ResourceExhausted,
+        KvError::LeaseNotFound => Code::NotFound,
+        KvError::LeaseExists => Code::FailedPrecondition,
+        KvError::LeaseTtlTooLarge => Code::OutOfRange,
         // gRPC requests never carry a client request id, so an expired duplicate cannot
         // happen to them; etcd answers an error it does not know with `Unknown`.
         KvError::Expired => Code::Unknown,

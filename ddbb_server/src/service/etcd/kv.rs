@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use ddbb_libs::kv::{KvError, WriteOutcome, WriteRequest, WriteResponse};
+use ddbb_libs::kv::{KvError, WriteRequest, WriteResponse};
 use ddbb_libs::Consistency;
 use ddbb_proto::etcdserverpb as pb;
 use ddbb_proto::etcdserverpb::kv_server::Kv;
@@ -22,20 +22,7 @@ pub struct KvService(pub(crate) Arc<Ctx>);
 impl KvService {
     /// Proposes `op` and waits for its outcome.
     async fn write(&self, op: WriteRequest) -> Result<(i64, WriteResponse), Status> {
-        let response = self
-            .0
-            .call(|reply| replica::Request::Write {
-                id: None,
-                op,
-                reply,
-            })
-            .await?;
-        match response {
-            replica::Response::Write(WriteOutcome { revision, result }) => result
-                .map(|r| (revision, r))
-                .map_err(|e| errors::kv_error(&e)),
-            _ => Err(errors::internal()),
-        }
+        self.0.write(op).await
     }
 }
 

@@ -11,8 +11,9 @@
 //! - [`cluster`]: MemberList (add/remove/update/promote: `Unimplemented`);
 //! - [`health`]: `grpc.health.v1.Health` Check;
 //! - [`watch`]: the Watch stream (one `crate::watch::session` per stream);
-//! - Lease and Auth are registered with tonic's default bodies: every RPC answers
-//!   `Unimplemented`, never a wrong answer;
+//! - [`lease`]: Lease (grant, revoke, keepalive stream, time-to-live, list);
+//! - Auth is registered with tonic's default bodies: every RPC answers `Unimplemented`, never
+//!   a wrong answer;
 //! - [`errors`]: etcd's gRPC codes and exact messages; [`convert`]: protobuf ⇄ typed.
 //!
 //! Limits: a request larger than `--max-request-bytes` gets etcd's `InvalidArgument
@@ -26,6 +27,7 @@ pub mod convert;
 pub mod errors;
 pub mod health;
 pub mod kv;
+pub mod lease;
 pub mod maintenance;
 pub mod watch;
 
@@ -37,7 +39,7 @@ use ddbb_libs::NodeId;
 use ddbb_proto::etcdserverpb::auth_server::{Auth, AuthServer};
 use ddbb_proto::etcdserverpb::cluster_server::ClusterServer;
 use ddbb_proto::etcdserverpb::kv_server::KvServer;
-use ddbb_proto::etcdserverpb::lease_server::{Lease, LeaseServer};
+use ddbb_proto::etcdserverpb::lease_server::LeaseServer;
 use ddbb_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use ddbb_proto::etcdserverpb::watch_server::WatchServer;
 use ddbb_proto::etcdserverpb::ResponseHeader;
@@ -140,6 +142,27 @@ impl Ctx {
         }
     }
 
+    /// Proposes `op` and waits for its outcome: the revision after it and its response, or
+    /// its error as etcd's status.
+    pub(crate) async fn write(
+        &self,
+        op: ddbb_libs::kv::WriteRequest,
+    ) -> Result<(i64, ddbb_libs::kv::WriteResponse), Status> {
+        let response = self
+            .call(|reply| Request::Write {
+                id: None,
+                op,
+                reply,
+            })
+            .await?;
+        match response {
+            Response::Write(ddbb_libs::kv::WriteOutcome { revision, result }) => result
+                .map(|r| (revision, r))
+                .map_err(|e| errors::kv_error(&e)),
+            _ => Err(errors::internal()),
+        }
+    }
+
     /// etcd's check of the request size against `--max-request-bytes`.
     pub(crate) fn check_size(&self, message: &impl prost::Message) -> Result<(), Status> {
         if message.encoded_len() > self.config.max_request_bytes {
@@ -148,11 +171,6 @@ impl Ctx {
         Ok(())
     }
 }
-
-/// Lease: not yet (every RPC answers `Unimplemented`).
-struct NoLease;
-#[tonic::async_trait]
-impl Lease for NoLease {}
 
 /// Auth: not yet (every RPC answers `Unimplemented`).
 struct NoAuth;
@@ -205,7 +223,10 @@ pub async fn run(
                 .max_decoding_message_size(decode_limit)
                 .max_encoding_message_size(usize::MAX),
         )
-        .add_service(LeaseServer::new(NoLease).max_decoding_message_size(decode_limit))
+        .add_service(
+            LeaseServer::from_arc(Arc::new(lease::LeaseService(ctx.clone())))
+                .max_decoding_message_size(decode_limit),
+        )
         .add_service(AuthServer::new(NoAuth).max_decoding_message_size(decode_limit))
         .serve_with_incoming_shutdown(incoming, async move { shutdown.recv().await })
         .await;

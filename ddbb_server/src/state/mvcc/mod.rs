@@ -11,6 +11,8 @@
 //! - [`history`]: one key's changes over time (etcd's `keyIndex`: generations ended by
 //!   tombstones).
 //! - [`store`]: [`MvccStore`]: `range`, `put`, `delete_range`, `compact`, size accounting.
+//! - [`lease`]: leases (id, granted TTL, attached keys); revoking deletes the keys in one
+//!   revision.
 //! - [`txn`]: `txn` with etcd's compare rules and request checks ([`validate_txn`]).
 //! - [`events`]: the changes between two revisions as watch events (a revision index).
 //! - [`hash`]: [`hash_kv`], etcd's `HashKV` checksum of the history up to a revision.
@@ -29,6 +31,7 @@
 pub mod events;
 pub mod hash;
 pub mod history;
+pub mod lease;
 pub mod revision;
 pub mod snapshot;
 pub mod store;

@@ -2,10 +2,13 @@
 //!
 //! Encoded as a 2-tuple `(format_version: u32, body)`, so a decoder reads the version first
 //! and refuses one it does not know ([`KvError::UnknownSnapshotFormat`]) before touching the
-//! body, in self-describing formats and in bincode alike. Body version 1:
-//! `{ revision, compacted, records }`, where `records` lists every retained change as
-//! `{ key, revision, kind }`, sorted by key, then revision. Decoding checks that order and the
-//! revision bounds ([`KvError::CorruptSnapshot`]) and recomputes the size accounting.
+//! body, in self-describing formats and in bincode alike. Body version 2:
+//! `{ revision, compacted, records, leases }`, where `records` lists every retained change as
+//! `{ key, revision, kind }`, sorted by key, then revision, and `leases` every lease as
+//! `(id, granted ttl)` (the keys attached to a lease are those whose latest change is a put
+//! naming it). Version 1 (before leases) had no `leases` and is still read. Decoding checks
+//! the order and the revision bounds ([`KvError::CorruptSnapshot`]) and recomputes the size
+//! accounting and the indexes.
 //!
 //! Encoding streams from the store (no intermediate copy), so the replica can clone the store
 //! in O(1) on its loop and encode the clone on another task.
@@ -23,14 +26,15 @@ use super::history::{Change, ChangeKind, KeyHistory};
 use super::store::CHANGE_OVERHEAD_BYTES;
 use super::{KvError, MvccStore, Revision};
 
-/// The snapshot format this build writes, and the only one it reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// The snapshot format this build writes (it also reads version 1).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct BodyRef<'a> {
     revision: i64,
     compacted: i64,
     records: RecordsRef<'a>,
+    leases: Vec<(i64, i64)>,
 }
 
 struct RecordsRef<'a>(&'a OrdMap<Bytes, Arc<KeyHistory>>);
@@ -47,6 +51,14 @@ struct BodyV1 {
     revision: i64,
     compacted: i64,
     records: Vec<Record>,
+}
+
+#[derive(Deserialize)]
+struct BodyV2 {
+    revision: i64,
+    compacted: i64,
+    records: Vec<Record>,
+    leases: Vec<(i64, i64)>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +93,7 @@ impl Serialize for MvccStore {
             revision: self.revision,
             compacted: self.compacted,
             records: RecordsRef(&self.keys),
+            leases: self.leases().map(|(id, l)| (id, l.ttl)).collect(),
         })?;
         tuple.end()
     }
@@ -105,21 +118,31 @@ impl<'de> Visitor<'de> for StoreVisitor {
         let version: u32 = seq
             .next_element()?
             .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        if version != SNAPSHOT_FORMAT_VERSION {
-            return Err(de::Error::custom(KvError::UnknownSnapshotFormat {
-                found: version,
-                supported: SNAPSHOT_FORMAT_VERSION,
-            }));
-        }
-        let body: BodyV1 = seq
-            .next_element()?
-            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        let missing = || de::Error::invalid_length(1, &self);
+        let body = match version {
+            1 => {
+                let v1: BodyV1 = seq.next_element()?.ok_or_else(missing)?;
+                BodyV2 {
+                    revision: v1.revision,
+                    compacted: v1.compacted,
+                    records: v1.records,
+                    leases: Vec::new(),
+                }
+            }
+            SNAPSHOT_FORMAT_VERSION => seq.next_element()?.ok_or_else(missing)?,
+            found => {
+                return Err(de::Error::custom(KvError::UnknownSnapshotFormat {
+                    found,
+                    supported: SNAPSHOT_FORMAT_VERSION,
+                }))
+            }
+        };
         MvccStore::from_body(body).map_err(de::Error::custom)
     }
 }
 
 impl MvccStore {
-    fn from_body(body: BodyV1) -> Result<MvccStore, KvError> {
+    fn from_body(body: BodyV2) -> Result<MvccStore, KvError> {
         let corrupt = |what: &str| Err(KvError::CorruptSnapshot(what.to_string()));
         if body.revision < 1 || body.compacted < 0 || body.compacted > body.revision {
             return corrupt("compacted and current revisions out of order");
@@ -181,6 +204,24 @@ impl MvccStore {
             .iter()
             .filter(|(key, history)| history.latest().and_then(|c| c.to_kv(key)).is_some())
             .count() as u64;
+        for (id, ttl) in body.leases {
+            let lease = super::lease::Lease {
+                ttl,
+                keys: imbl::OrdSet::new(),
+            };
+            if id == 0 || store.leases.insert(id, lease).is_some() {
+                return corrupt("a lease id twice, or 0");
+            }
+        }
+        let attached: Vec<(Bytes, i64)> = store
+            .keys
+            .iter()
+            .filter_map(|(key, h)| h.latest()?.to_kv(key).map(|kv| (key.clone(), kv.lease)))
+            .filter(|(_, lease)| *lease != 0)
+            .collect();
+        for (key, lease) in attached {
+            store.attach(&key, 0, lease);
+        }
         Ok(store)
     }
 }

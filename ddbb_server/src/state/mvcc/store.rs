@@ -39,6 +39,8 @@ pub struct MvccStore {
     /// Every retained change's key by its revision: what watchers and compaction scan by
     /// revision. Rebuilt from `keys` when a snapshot is loaded.
     pub(super) by_revision: OrdMap<Revision, Bytes>,
+    /// The leases, by id (see [`super::lease`]).
+    pub(super) leases: OrdMap<i64, super::lease::Lease>,
     pub(super) revision: i64,
     pub(super) compacted: i64,
     pub(super) size_bytes: u64,
@@ -72,6 +74,7 @@ impl MvccStore {
         MvccStore {
             keys: OrdMap::new(),
             by_revision: OrdMap::new(),
+            leases: OrdMap::new(),
             revision: 1,
             compacted: 0,
             size_bytes: 0,
@@ -305,6 +308,9 @@ impl MvccStore {
         if (req.ignore_value || req.ignore_lease) && self.get(&req.key).is_none() {
             return Err(KvError::KeyNotFound);
         }
+        if !req.ignore_lease && req.lease != 0 && !self.leases.contains_key(&req.lease) {
+            return Err(KvError::LeaseNotFound);
+        }
         Ok(())
     }
 
@@ -336,6 +342,7 @@ impl MvccStore {
         let change = Change { revision, kind };
         let kv = change.to_kv(&req.key).unwrap_or_default();
         self.record(&req.key, change);
+        self.attach(&req.key, prev.as_ref().map_or(0, |p| p.lease), lease);
         write.events.push(Event {
             kind: EventKind::Put,
             kv,
@@ -361,6 +368,7 @@ impl MvccStore {
             let revision = write.next_revision();
             let kind = ChangeKind::Tombstone;
             self.record(&prev.key, Change { revision, kind });
+            self.attach(&prev.key, prev.lease, 0);
             let kv = KeyValue {
                 key: prev.key.clone(),
                 mod_revision: revision.main,
