@@ -394,6 +394,9 @@ proptest! {
     #[test]
     fn the_store_agrees_with_a_model_of_full_states(ops in prop::collection::vec(op(), 1..40)) {
         let mut store = MvccStore::new();
+        for id in 1..3 {
+            store.lease_grant(&ddbb_libs::kv::LeaseGrantRequest { id, ttl: 60 }).map_err(fail)?;
+        }
         let mut model = Model { states: BTreeMap::from([(1, State::new())]), compacted: 0 };
         let mut log = Vec::new();
         for op in &ops {

@@ -4,6 +4,16 @@ use bytes::Bytes;
 
 use super::*;
 
+/// A store where the leases `ids` exist (a put may only name an existing lease).
+fn leased(ids: &[i64]) -> MvccStore {
+    let mut s = MvccStore::new();
+    for &id in ids {
+        s.lease_grant(&ddbb_libs::kv::LeaseGrantRequest { id, ttl: 60 })
+            .expect("grant");
+    }
+    s
+}
+
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
@@ -129,7 +139,7 @@ fn delete_range_returns_prev_kvs_and_one_event_per_key() {
 
 #[test]
 fn put_events_and_prev_kv() {
-    let mut s = MvccStore::new();
+    let mut s = leased(&[9]);
     let first = put(&mut s, "a", "1");
     assert_eq!(first.events.len(), 1);
     assert_eq!(first.events[0].kind, EventKind::Put);
@@ -156,7 +166,7 @@ fn put_events_and_prev_kv() {
 
 #[test]
 fn ignore_value_and_ignore_lease() {
-    let mut s = MvccStore::new();
+    let mut s = leased(&[5]);
     let keep_value = PutRequest {
         ignore_value: true,
         lease: 5,
@@ -444,7 +454,7 @@ fn a_clone_does_not_see_later_writes() {
 
 fn compare_store() -> MvccStore {
     // k: create 2, mod 3, version 2, value "m", lease 7.
-    let mut s = MvccStore::new();
+    let mut s = leased(&[7]);
     put(&mut s, "k", "a");
     let req = PutRequest {
         lease: 7,
@@ -762,11 +772,25 @@ fn snapshots_round_trip_and_refuse_unknown_versions() {
     assert_eq!(back.size_bytes(), s.size_bytes());
     let future = bincode::serialize(&(SNAPSHOT_FORMAT_VERSION + 1, "whatever")).expect("encode");
     let err = bincode::deserialize::<MvccStore>(&future).expect_err("unknown version");
-    assert!(
-        err.to_string()
-            .contains("MVCC snapshot format version 2 is unknown"),
-        "{err}"
+    let unknown = format!(
+        "MVCC snapshot format version {} is unknown",
+        SNAPSHOT_FORMAT_VERSION + 1
     );
+    assert!(err.to_string().contains(&unknown), "{err}");
+    // Version 1 (before leases): `(1, (revision, compacted, [(key, revision, kind)]))`.
+    let kind = history::ChangeKind::Put {
+        value: b("1"),
+        create_revision: 2,
+        version: 1,
+        lease: 0,
+    };
+    let v1 = (
+        1u32,
+        (2i64, 0i64, vec![(b("a"), Revision::new(2, 0), kind)]),
+    );
+    let old: MvccStore = bincode::deserialize(&bincode::serialize(&v1).unwrap()).unwrap();
+    assert_eq!(old.get(b"a").map(|kv| kv.value), Some(b("1")));
+    assert_eq!(old.leases().count(), 0);
     let empty = bincode::serialize(&MvccStore::new()).expect("encode");
     assert_eq!(
         bincode::deserialize::<MvccStore>(&empty).ok(),
@@ -794,6 +818,7 @@ fn corrupt_snapshots_are_refused() {
                     kind,
                 })
                 .collect(),
+            leases: Vec::new(),
         };
         bincode::serialize(&(SNAPSHOT_FORMAT_VERSION, body)).expect("encode")
     };
@@ -820,6 +845,7 @@ struct BodyImage {
     revision: i64,
     compacted: i64,
     records: Vec<RecordImage>,
+    leases: Vec<(i64, i64)>,
 }
 
 #[derive(serde::Serialize)]
@@ -837,4 +863,65 @@ enum ChangeKindImage {
         version: i64,
         lease: i64,
     },
+}
+
+fn put_leased(s: &mut MvccStore, k: &str, lease: i64) -> Result<Applied<PutResponse>, KvError> {
+    s.put(&PutRequest {
+        lease,
+        ..PutRequest::new(b(k), b("v"))
+    })
+}
+
+#[test]
+fn a_revoke_deletes_every_attached_key_in_one_revision() {
+    let mut s = MvccStore::new();
+    let grant = |id, ttl| ddbb_libs::kv::LeaseGrantRequest { id, ttl };
+    s.lease_grant(&grant(7, 10)).unwrap();
+    s.lease_grant(&grant(8, 10)).unwrap();
+    assert_eq!(s.lease_grant(&grant(7, 5)), Err(KvError::LeaseExists));
+    assert_eq!(
+        put_leased(&mut s, "x", 9).err(),
+        Some(KvError::LeaseNotFound)
+    );
+    put_leased(&mut s, "a", 7).unwrap();
+    put_leased(&mut s, "b", 7).unwrap();
+    put_leased(&mut s, "c", 8).unwrap();
+    put_leased(&mut s, "b", 8).unwrap(); // moves b to lease 8
+    put(&mut s, "plain", "p");
+    // A Txn checks the lease only on the branch that runs.
+    let never = when(
+        vec![],
+        vec![],
+        vec![RequestOp::Put(PutRequest {
+            lease: 99,
+            ..PutRequest::new(b("y"), b("v"))
+        })],
+    );
+    assert!(txn(&mut s, never).is_ok());
+    let keys = |s: &MvccStore, id| -> Vec<Bytes> {
+        s.lease(id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&s, 7), [b("a")]);
+    assert_eq!(keys(&s, 8), [b("b"), b("c")]);
+    let before = s.revision();
+    let revoked = s.lease_revoke(8).unwrap();
+    assert_eq!(s.revision(), before + 1, "one revision for every key");
+    let deleted: Vec<Bytes> = revoked.events.iter().map(|e| e.kv.key.clone()).collect();
+    assert_eq!(deleted, [b("b"), b("c")]);
+    assert!(revoked.events.iter().all(|e| e.kind == EventKind::Delete));
+    assert!(s.lease(8).is_none());
+    assert_eq!(s.lease_revoke(8).err(), Some(KvError::LeaseNotFound));
+    assert_eq!(s.lease_keepalive(7).map(|k| k.ttl), Ok(10));
+    // An empty lease revokes without a new revision; the rest survives a snapshot.
+    del(&mut s, "a");
+    let rev = s.revision();
+    s.lease_grant(&grant(9, 3)).unwrap();
+    s.lease_revoke(9).unwrap();
+    assert_eq!(s.revision(), rev);
+    put_leased(&mut s, "z", 7).unwrap();
+    let back: MvccStore = bincode::deserialize(&bincode::serialize(&s).unwrap()).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(keys(&back, 7), [b("z")]);
 }
