@@ -196,6 +196,7 @@ async fn ddbb_execute(client: &Client, op: &Op) -> ddbb_client::Result<Outcome> 
                     value: values[i].clone(),
                     if_revision: None,
                     lease: 0,
+                    expire_ms: None,
                     prev_kv: false,
                     request: None,
                     reply: PutReply::Revision,

@@ -124,6 +124,7 @@ fn a_request_id_retried_on_another_endpoint_is_applied_once() {
         value: "v".into(),
         if_revision: None,
         lease: 0,
+        expire_ms: None,
         prev_kv: false,
         request: Some(RequestId {
             client: client.client_id(),

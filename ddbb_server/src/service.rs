@@ -15,13 +15,14 @@
 //! connection stays open; broken framing or a frame over the limit gets `-ERR Protocol error`
 //! and closes that connection only.
 
+mod composite;
 pub mod etcd;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ddbb_libs::cmd::{render_error, render_watch_response, KvRequest};
-use ddbb_libs::kv::{TxnRequest, WatchResponse, WriteOutcome, WriteRequest, WriteResponse};
+use ddbb_libs::cmd::{render_error, render_watch_response, KvRequest, Lease};
+use ddbb_libs::kv::{WatchResponse, WriteRequest};
 use ddbb_libs::{Command, Connection, ErrorCode, Frame, FrameLimits, FrameWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -31,7 +32,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tracing::{debug, warn};
 
-use crate::replica::{LeaseAnswer, ReadOutcome, Request, Response};
+use crate::replica::{LeaseAnswer, LeaseQuery, ReadOutcome, Request, Response};
 use crate::shutdown::Shutdown;
 use crate::watch::{session, WatchCommand, WatchSource};
 
@@ -307,96 +308,56 @@ async fn dispatch_kv(
     config: &ServiceConfig,
 ) -> Slot {
     let (reply, rx) = oneshot::channel();
-    let request = match command.kv_request() {
-        Some(KvRequest::Read(query, consistency)) => Request::Read {
-            query,
-            consistency,
-            reply,
-        },
-        Some(KvRequest::Write(_, WriteRequest::Txn(txn))) if config.unsafe_split_txns => {
-            tokio::spawn(split_txn(txn, requests.clone(), reply));
-            return Slot::Wait(
-                rx,
-                Instant::now() + config.request_timeout,
-                Box::new(command),
-            );
+    let wait = |rx, command| Slot::Wait(rx, Instant::now() + config.request_timeout, command);
+    match (&command, command.kv_request()) {
+        (Command::Put(p), Some(KvRequest::Write(_, op))) if p.expire_ms.is_some() => {
+            let ms = p.expire_ms.unwrap_or_default();
+            tokio::spawn(composite::put_with_expiry(op, ms, requests.clone(), reply));
         }
-        Some(KvRequest::Write(id, op)) => Request::Write { id, op, reply },
-        None => match &command {
-            Command::Ping(p) => return Slot::Ready(p.reply()),
-            Command::Quit => return Slot::Close(Frame::Simple("OK".into())),
-            Command::Compat(c) => return Slot::Ready(c.reply(|| info(config))),
-            Command::Status(_) => Request::Status { reply },
-            _ => return Slot::Ready(Frame::err("this command cannot be served")),
-        },
-    };
-    if requests.send(request).await.is_err() {
-        return Slot::Ready(replica_gone());
-    }
-    Slot::Wait(
-        rx,
-        Instant::now() + config.request_timeout,
-        Box::new(command),
-    )
-}
-
-/// `--unsafe-split-txns`: the compares and the first operation of each branch as one write,
-/// then every further operation of the branch that ran as a write of its own, so other
-/// clients can see the transaction half done. Tests only.
-async fn split_txn(
-    txn: TxnRequest,
-    requests: mpsc::Sender<Request>,
-    reply: oneshot::Sender<Response>,
-) {
-    let first = TxnRequest {
-        compare: txn.compare,
-        success: txn.success.iter().take(1).cloned().collect(),
-        failure: txn.failure.iter().take(1).cloned().collect(),
-    };
-    let Some(mut outcome) = write_and_wait(&requests, first).await else {
-        return;
-    };
-    let Ok(WriteResponse::Txn(combined)) = &mut outcome.result else {
-        let _ = reply.send(Response::Write(outcome));
-        return;
-    };
-    let rest = if combined.succeeded {
-        txn.success
-    } else {
-        txn.failure
-    };
-    for op in rest.into_iter().skip(1) {
-        let single = TxnRequest {
-            success: vec![op],
-            ..TxnRequest::default()
-        };
-        let Some(next) = write_and_wait(&requests, single).await else {
-            return;
-        };
-        match next.result {
-            Ok(WriteResponse::Txn(t)) => combined.responses.extend(t.responses),
-            _ => break,
+        (_, Some(KvRequest::Write(_, WriteRequest::Txn(txn)))) if config.unsafe_split_txns => {
+            tokio::spawn(composite::split_txn(txn, requests.clone(), reply));
         }
-        outcome.revision = next.revision;
+        (Command::Expire(e), _) => {
+            let (key, seconds) = (e.key.clone(), e.seconds);
+            tokio::spawn(composite::expire(key, seconds, requests.clone(), reply));
+        }
+        (Command::Ttl(key), _) => {
+            tokio::spawn(composite::ttl(key.clone(), requests.clone(), reply));
+        }
+        (_, kv) => {
+            let request = match kv {
+                Some(KvRequest::Read(query, consistency)) => Request::Read {
+                    query,
+                    consistency,
+                    reply,
+                },
+                Some(KvRequest::Write(id, op)) => Request::Write { id, op, reply },
+                None => match &command {
+                    Command::Ping(p) => return Slot::Ready(p.reply()),
+                    Command::Quit => return Slot::Close(Frame::Simple("OK".into())),
+                    Command::Compat(c) => return Slot::Ready(c.reply(|| info(config))),
+                    Command::Status(_) => Request::Status { reply },
+                    Command::Lease(Lease::TimeToLive { id, keys }) => Request::Lease {
+                        query: LeaseQuery::TimeToLive {
+                            id: *id,
+                            keys: *keys,
+                        },
+                        reply,
+                    },
+                    Command::Lease(Lease::List) => Request::Lease {
+                        query: LeaseQuery::List,
+                        reply,
+                    },
+                    _ => return Slot::Ready(Frame::err("this command cannot be served")),
+                },
+            };
+            if requests.send(request).await.is_err() {
+                return Slot::Ready(replica_gone());
+            }
+        }
     }
-    let _ = reply.send(Response::Write(outcome));
-}
-
-async fn write_and_wait(requests: &mpsc::Sender<Request>, txn: TxnRequest) -> Option<WriteOutcome> {
-    let (reply, rx) = oneshot::channel();
-    let op = WriteRequest::Txn(txn);
-    requests
-        .send(Request::Write {
-            id: None,
-            op,
-            reply,
-        })
-        .await
-        .ok()?;
-    match rx.await.ok()? {
-        Response::Write(outcome) => Some(outcome),
-        _ => None,
-    }
+    // A composite's task answers through `reply` too.
+    wait(rx, Box::new(command))
 }
 
 /// The reply to `command` from the replica loop's typed response.
@@ -408,6 +369,9 @@ fn render(command: &Command, response: Response) -> Frame {
             Err(e) => render_error(&e),
         },
         Response::Status(status) => status.to_frame(),
+        Response::Lease(_, LeaseAnswer::TimeToLive(t)) if matches!(command, Command::Ttl(_)) => {
+            Frame::Integer(t.ttl)
+        }
         Response::Lease(_, answer) => render_lease(answer),
         Response::State(_) => Frame::err("this command cannot be served"),
     }

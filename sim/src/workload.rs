@@ -252,6 +252,6 @@ pub fn outcome(kind: &OpKind, response: Response) -> Reply {
             // Refused before the log, or applied as a no-op: nothing changed.
             (_, Err(_)) => Reply::Fail,
         },
-        Response::Status(_) | Response::State(_) => Reply::Fail,
+        Response::Status(_) | Response::State(_) | Response::Lease(..) => Reply::Fail,
     }
 }

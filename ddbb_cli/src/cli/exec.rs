@@ -224,6 +224,7 @@ pub fn put_request(p: &PutArgs, value: Bytes, hex: bool) -> Result<Request, CliE
             value,
             if_revision: p.if_revision,
             lease: p.lease.unwrap_or(0),
+            expire_ms: None,
             prev_kv: p.prev_kv,
             request: None,
             reply: PutReply::Revision,

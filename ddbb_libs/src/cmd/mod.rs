@@ -11,6 +11,7 @@ mod cas;
 mod compat;
 mod del;
 mod get;
+mod lease;
 mod ping;
 mod put;
 mod range;
@@ -26,6 +27,7 @@ pub use cas::Cas;
 pub use compat::Compat;
 pub use del::{Del, DelTarget};
 pub use get::Get;
+pub use lease::{Expire, Lease};
 pub use ping::Ping;
 pub use put::{Put, PutReply};
 pub use range::{prefix_end, KeyRange, Range, RangeView};
@@ -65,6 +67,12 @@ pub enum Command {
     Status(Status),
     /// Redis housekeeping commands that clients send on their own (COMMAND, CONFIG, ...).
     Compat(Compat),
+    /// `LEASE GRANT|REVOKE|KEEPALIVE|TTL|LIST`.
+    Lease(Lease),
+    /// `EXPIRE key seconds` (through a new lease).
+    Expire(Expire),
+    /// `TTL key`: seconds left on the key's lease.
+    Ttl(Bytes),
     /// `WATCHKV`: create a watch; the connection becomes a watch stream.
     WatchKv(WatchKv),
     /// `UNWATCHKV id`: cancel a watch of this connection.
@@ -112,6 +120,9 @@ impl Command {
             "compact" => Command::Compact(Compact::parse(&mut args)?),
             "alarm" => Command::Alarm(Alarm::parse(&mut args)?),
             "status" => Command::Status(Status::parse(&mut args)?),
+            "lease" => Command::Lease(Lease::parse(&mut args)?),
+            "expire" => Command::Expire(Expire::parse(&mut args)?),
+            "ttl" => Command::Ttl(lease::parse_ttl(&mut args)?),
             "watchkv" => Command::WatchKv(WatchKv::parse(&mut args)?),
             "unwatchkv" => Command::Unwatch(watch::parse_unwatch(&mut args)?),
             "watchprogress" => {
@@ -162,6 +173,9 @@ impl Command {
             Command::Alarm(c) => c.words(),
             Command::Status(c) => c.words(),
             Command::Compat(c) => c.words(),
+            Command::Lease(c) => c.words(),
+            Command::Expire(c) => c.words(),
+            Command::Ttl(key) => vec![Bytes::from_static(b"TTL"), key.clone()],
             Command::WatchKv(c) => c.words(),
             Command::Unwatch(id) => vec![
                 Bytes::from_static(b"UNWATCHKV"),
@@ -182,6 +196,8 @@ impl Command {
                 | Command::Txn(_)
                 | Command::Compact(_)
                 | Command::Alarm(_)
+                | Command::Expire(_)
+                | Command::Lease(Lease::Grant { .. } | Lease::Revoke(_) | Lease::KeepAlive(_))
         )
     }
 }

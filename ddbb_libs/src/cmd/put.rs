@@ -19,11 +19,13 @@ pub enum PutReply {
 /// Writes one key. Linearizable; replies once the write is committed.
 ///
 /// # Format
-/// `SET key value [IFREV rev] [LEASE id] [PREVKV] [REQID client seq]` → `+OK`
-/// `PUT key value [IFREV rev] [LEASE id] [PREVKV] [REQID client seq]` → `:revision`
+/// `SET key value [IFREV rev] [LEASE id | EX seconds | PX millis] [PREVKV] [REQID client seq]`
+/// → `+OK`; `PUT ...` the same → `:revision`
 ///
 /// `IFREV rev` writes only if the key's `mod_revision` equals `rev` (0: the key is absent).
-/// `LEASE id` attaches the key to a lease. `PREVKV` makes the reply `[reply, previous kv or
+/// `LEASE id` attaches the key to a lease. `EX`/`PX` (Redis' expiry) grant a new lease of that
+/// TTL (rounded up to whole seconds, at least the cluster's minimum) and attach the key to
+/// it: the key vanishes when the lease expires. `PREVKV` makes the reply `[reply, previous kv or
 /// nil]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Put {
@@ -35,6 +37,8 @@ pub struct Put {
     pub if_revision: Option<Revision>,
     /// Lease to attach (0: none).
     pub lease: i64,
+    /// `EX`/`PX`: attach the key to a new lease of this TTL, in milliseconds.
+    pub expire_ms: Option<u64>,
     /// Also reply with the previous kv.
     pub prev_kv: bool,
     /// Optional request id for exactly-once retries.
@@ -55,6 +59,7 @@ impl Put {
             value,
             if_revision: None,
             lease: 0,
+            expire_ms: None,
             prev_kv: false,
             request: None,
             reply,
@@ -62,7 +67,15 @@ impl Put {
         while args.remaining() > 0 {
             match keyword(&args.next_bytes()?).as_str() {
                 "IFREV" if put.if_revision.is_none() => put.if_revision = Some(args.next_u64()?),
-                "LEASE" if put.lease == 0 => put.lease = args.next_i64()?,
+                "LEASE" if put.lease == 0 && put.expire_ms.is_none() => {
+                    put.lease = args.next_i64()?;
+                }
+                "EX" if put.lease == 0 && put.expire_ms.is_none() => {
+                    put.expire_ms = Some(positive(args.next_u64()?)?.saturating_mul(1000));
+                }
+                "PX" if put.lease == 0 && put.expire_ms.is_none() => {
+                    put.expire_ms = Some(positive(args.next_u64()?)?);
+                }
                 "PREVKV" if !put.prev_kv => put.prev_kv = true,
                 "REQID" if put.request.is_none() => put.request = Some(parse_request_id(args)?),
                 _ => return Err(Error::invalid("syntax error")),
@@ -89,12 +102,24 @@ impl Put {
             w.push(Bytes::from_static(b"LEASE"));
             w.push(Bytes::from(self.lease.to_string()));
         }
+        if let Some(ms) = self.expire_ms {
+            w.push(Bytes::from_static(b"PX"));
+            w.push(Bytes::from(ms.to_string()));
+        }
         if self.prev_kv {
             w.push(Bytes::from_static(b"PREVKV"));
         }
         push_request_id(&mut w, &self.request);
         w
     }
+}
+
+/// Redis' check of an expire time.
+fn positive(n: u64) -> Result<u64> {
+    if n == 0 {
+        return Err(Error::invalid("invalid expire time in 'set' command"));
+    }
+    Ok(n)
 }
 
 /// Parses the two numbers after a `REQID` keyword.

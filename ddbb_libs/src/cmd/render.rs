@@ -81,6 +81,14 @@ impl Command {
 
     /// The reply to a write command from what it came to.
     pub fn render_write(&self, outcome: &WriteOutcome) -> Frame {
+        if let Command::Expire(_) = self {
+            // The put that moved the key to its new lease.
+            return match &outcome.result {
+                Ok(_) => Frame::Integer(1),
+                Err(KvError::KeyNotFound) => Frame::Integer(0),
+                Err(e) => render_error(e),
+            };
+        }
         let response = match &outcome.result {
             Ok(r) => r,
             Err(e) => return render_error(e),

@@ -2,11 +2,12 @@
 
 use bytes::Bytes;
 
-use super::{Alarm, Command, Del, DelTarget, KeyRange, Put, Range, RangeView};
+use super::{Alarm, Command, Del, DelTarget, KeyRange, Lease, Put, Range, RangeView};
 use crate::error::{Error, Result};
 use crate::kv::{
     AlarmAction, AlarmRequest, AlarmType, CompactionRequest, Compare, CompareResult,
-    DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest, WriteRequest,
+    DeleteRangeRequest, LeaseGrantRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    WriteRequest,
 };
 use crate::types::{Consistency, RequestId};
 
@@ -176,7 +177,16 @@ impl Command {
                     alarm: AlarmType::None,
                 }),
             ),
-            Command::Ping(_)
+            Command::Lease(Lease::Grant { ttl, id }) => write(
+                None,
+                WriteRequest::LeaseGrant(LeaseGrantRequest { ttl: *ttl, id: *id }),
+            ),
+            Command::Lease(Lease::Revoke(id)) => write(None, WriteRequest::LeaseRevoke(*id)),
+            Command::Lease(Lease::KeepAlive(id)) => write(None, WriteRequest::LeaseKeepAlive(*id)),
+            Command::Lease(Lease::TimeToLive { .. } | Lease::List)
+            | Command::Expire(_)
+            | Command::Ttl(_)
+            | Command::Ping(_)
             | Command::Status(_)
             | Command::Compat(_)
             | Command::WatchKv(_)
