@@ -26,6 +26,7 @@ pub mod append;
 mod memo;
 mod problem;
 mod search;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -8,6 +8,7 @@ use crate::checker::Verdict;
 use crate::history::{Action, EventType, Outcome};
 use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
+use crate::watch_history::WatchOp;
 
 use super::{secs, Overall, Phase, RunReport};
 
@@ -113,6 +114,10 @@ pub(super) fn availability_text(entries: &[Entry], phases: &[Phase], out: &mut S
         let (kind, time, error) = match entry {
             Entry::Op { event, error } => (event.kind, event.time, error),
             Entry::Txn { event, error } => (event.kind, event.time, error),
+            Entry::Watch { record, error } => match &record.op {
+                WatchOp::Put { kind, .. } => (*kind, record.time, error),
+                _ => continue,
+            },
             Entry::Nemesis { .. } => continue,
         };
         if kind == EventType::Invoke {
@@ -263,5 +268,12 @@ pub fn verdict_line(overall: &Overall) -> String {
             serializable: true,
             anomalies,
         } => format!("VERDICT: NOT strict serializable (but serializable): {anomalies}"),
+        Overall::WatchValid { watchers, events } => format!(
+            "VERDICT: valid watch streams ({watchers} watchers, {events} events, one revision \
+             order without gaps or duplicates)"
+        ),
+        Overall::WatchInvalid { problems } => {
+            format!("VERDICT: NOT valid watch streams: {problems}")
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::recorder::Entry;
 use crate::txn_history::{Mop, Txn, TxnEvent};
 
 use super::summary::{availability_text, faults_text};
-use super::{escape, write, Overall, Phase};
+use super::{Overall, Phase};
 
 /// Anomaly examples printed in the summary.
 const EXAMPLES_SHOWN: usize = 6;
@@ -156,16 +156,6 @@ pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
 /// [`crate::Error::Io`] naming the file that could not be written.
 pub fn write_txn_report(dir: &Path, report: &TxnRunReport<'_>) -> Result<String> {
     let summary = txn_summary_text(report);
-    write(&dir.join("summary.txt"), &summary)?;
-    let page = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test txn run</title></head><body>\
-         <h1>lin_test txn run</h1><p>{}</p><p>Files: <a href=\"history.edn\">history.edn</a>, \
-         <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nemesis.log\">nemesis.log</a>, \
-         <a href=\"summary.txt\">summary.txt</a>, replica logs in <code>logs/</code>.</p>\
-         <pre>{}</pre></body></html>\n",
-        escape(&super::verdict_line(&report.overall)),
-        escape(&summary)
-    );
-    write(&dir.join("index.html"), &page)?;
+    super::write_plain_report(dir, "txn", &super::verdict_line(&report.overall), &summary)?;
     Ok(summary)
 }
