@@ -315,16 +315,7 @@ fn record_from_edn(form: &Value, ordinal: i64) -> std::result::Result<Option<Wat
     let node = || field("node").map(|n| n.max(0) as NodeId);
     let op = match f.as_str() {
         "put" => {
-            let kind = match form.get_keyword("type") {
-                Some(Value::Keyword(t)) => match t.as_str() {
-                    "invoke" => EventType::Invoke,
-                    "ok" => EventType::Ok,
-                    "fail" => EventType::Fail,
-                    "info" => EventType::Info,
-                    other => return Err(format!("unknown :type :{other}")),
-                },
-                _ => return Err("missing :type".into()),
-            };
+            let kind = EventType::from_edn(form)?;
             let Some([key, v]) = value.and_then(Value::as_seq) else {
                 return Err("a put's :value must be [key value]".into());
             };

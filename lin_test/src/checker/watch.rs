@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::Tally;
 use crate::history::Outcome;
 use crate::watch_history::{Change, ChangeKind, PutOp, WatcherLog};
 
@@ -182,19 +183,11 @@ impl WatchReport {
 }
 
 /// Collects problems: counts all, keeps a few examples per kind.
-#[derive(Default)]
-struct Found {
-    counts: BTreeMap<ProblemKind, usize>,
-    examples: Vec<Problem>,
-}
+type Found = Tally<ProblemKind, Problem>;
 
 impl Found {
-    fn add(&mut self, problem: Problem) {
-        let n = self.counts.entry(problem.kind).or_default();
-        *n += 1;
-        if *n <= EXAMPLES_PER_KIND {
-            self.examples.push(problem);
-        }
+    fn problem(&mut self, problem: Problem) {
+        self.add(problem.kind, || problem);
     }
 }
 
@@ -260,7 +253,7 @@ fn session_text(log: &WatcherLog, session: usize) -> String {
 /// Checks the watchers' logs against each other and the puts.
 pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptions) -> WatchReport {
     let started = Instant::now();
-    let mut found = Found::default();
+    let mut found = Found::new(EXAMPLES_PER_KIND);
     let mut outcomes = [0usize; 3];
     for p in puts {
         outcomes[match p.outcome {
@@ -288,7 +281,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
         for (session, rev, events) in &g.groups {
             let (session, rev) = (*session, *rev);
             if let Some((first, before)) = seen.get(&rev) {
-                found.add(Problem {
+                found.problem(Problem {
                     kind: ProblemKind::Duplicate,
                     watcher: Some(g.process),
                     revision: rev,
@@ -304,7 +297,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
                 continue;
             }
             if rev < highest {
-                found.add(Problem {
+                found.problem(Problem {
                     kind: ProblemKind::Reorder,
                     watcher: Some(g.process),
                     revision: rev,
@@ -351,7 +344,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
         for (events, who) in list {
             if **events != reference {
                 for w in who {
-                    found.add(Problem {
+                    found.problem(Problem {
                         kind: ProblemKind::Divergent,
                         watcher: Some(*w),
                         revision: rev,
@@ -385,7 +378,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
                 }
                 None => ("nothing".into(), String::new()),
             };
-            found.add(Problem {
+            found.problem(Problem {
                 kind: ProblemKind::Gap,
                 watcher: Some(g.process),
                 revision: rev,
@@ -399,7 +392,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
     // 4. The puts and the values in the log.
     for (&rev, put) in &acked {
         if !variants.contains_key(&rev) {
-            found.add(Problem {
+            found.problem(Problem {
                 kind: ProblemKind::LostWrite,
                 watcher: None,
                 revision: rev,
@@ -426,7 +419,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
                 };
                 let key = (change.key.as_str(), change.value.as_str());
                 match value_at.insert(key, rev) {
-                    Some(other) if other != rev => found.add(problem(
+                    Some(other) if other != rev => found.problem(problem(
                         ProblemKind::DuplicateValue,
                         "each value at one revision".into(),
                         format!("; also at revision {other}"),
@@ -434,12 +427,12 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
                     _ => {}
                 }
                 match by_value.get(&key) {
-                    None => found.add(problem(
+                    None => found.problem(problem(
                         ProblemKind::UnknownValue,
                         "a value some writer put".into(),
                         String::new(),
                     )),
-                    Some(p) if p.outcome == Outcome::Fail => found.add(problem(
+                    Some(p) if p.outcome == Outcome::Fail => found.problem(problem(
                         ProblemKind::FailedWriteSeen,
                         format!(
                             "no event for the failed put of process {} (:index {})",
@@ -448,7 +441,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
                         String::new(),
                     )),
                     Some(p) => match (p.outcome, p.revision) {
-                        (Outcome::Ok, Some(r)) if r != rev => found.add(problem(
+                        (Outcome::Ok, Some(r)) if r != rev => found.problem(problem(
                             ProblemKind::Misplaced,
                             format!("this value at revision {r}, its put's header revision"),
                             String::new(),
@@ -470,7 +463,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
             let last = seen.keys().next_back().copied().unwrap_or(0);
             if last < target {
                 let missing = common.range(last + 1..=target).count();
-                found.add(Problem {
+                found.problem(Problem {
                     kind: ProblemKind::NotCaughtUp,
                     watcher: Some(log.process),
                     revision: target,
@@ -504,7 +497,7 @@ pub fn check_watch(puts: &[PutOp], logs: &[WatcherLog], options: WatchCheckOptio
         if let (Some(first), Some(last)) = (first, last) {
             for rev in first..=last {
                 if !common.contains_key(&rev) && !acked.contains_key(&rev) {
-                    found.add(Problem {
+                    found.problem(Problem {
                         kind: ProblemKind::Unseen,
                         watcher: None,
                         revision: rev,

@@ -11,7 +11,7 @@ use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 use crate::txn_history::{Mop, Txn, TxnEvent};
 
-use super::summary::{availability_text, faults_text};
+use super::summary::Plain;
 use super::{Overall, Phase};
 
 /// Anomaly examples printed in the summary.
@@ -132,22 +132,18 @@ fn checker(check: &AppendReport, out: &mut String) {
 
 /// The whole summary of a txn run.
 pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", report.title);
-    for note in report.notes {
-        let _ = writeln!(out, "  {note}");
+    let (mut workload, mut check) = (String::new(), String::new());
+    transactions(report.txns, &mut workload);
+    checker(report.check, &mut check);
+    Plain {
+        title: &report.title,
+        notes: report.notes,
+        entries: report.entries,
+        faults: report.faults,
+        phases: &report.phases,
+        overall: &report.overall,
     }
-    out.push('\n');
-    transactions(report.txns, &mut out);
-    out.push('\n');
-    faults_text(report.faults, &mut out);
-    out.push('\n');
-    availability_text(report.entries, &report.phases, &mut out);
-    out.push('\n');
-    checker(report.check, &mut out);
-    out.push('\n');
-    let _ = writeln!(out, "{}", super::verdict_line(&report.overall));
-    out
+    .summary(&workload, &check)
 }
 
 /// Writes `summary.txt` and `index.html` of a txn run; returns the summary.

@@ -11,7 +11,7 @@ use crate::recorder::Entry;
 use crate::watch_history::WatchRecord;
 use crate::watcher::CatchUp;
 
-use super::summary::{availability_text, faults_text};
+use super::summary::Plain;
 use super::{Overall, Phase};
 
 /// Problem examples printed in the summary.
@@ -118,22 +118,18 @@ fn checker(check: &WatchReport, out: &mut String) {
 
 /// The whole summary of a watch run.
 pub fn watch_summary_text(report: &WatchRunReport<'_>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", report.title);
-    for note in report.notes {
-        let _ = writeln!(out, "  {note}");
+    let (mut workload, mut check) = (String::new(), String::new());
+    streams(report, &mut workload);
+    checker(report.check, &mut check);
+    Plain {
+        title: &report.title,
+        notes: report.notes,
+        entries: report.entries,
+        faults: report.faults,
+        phases: &report.phases,
+        overall: &report.overall,
     }
-    out.push('\n');
-    streams(report, &mut out);
-    out.push('\n');
-    faults_text(report.faults, &mut out);
-    out.push('\n');
-    availability_text(report.entries, &report.phases, &mut out);
-    out.push('\n');
-    checker(report.check, &mut out);
-    out.push('\n');
-    let _ = writeln!(out, "{}", super::verdict_line(&report.overall));
-    out
+    .summary(&workload, &check)
 }
 
 /// Writes `summary.txt` and `index.html` of a watch run; returns the summary.
