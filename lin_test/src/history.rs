@@ -234,17 +234,7 @@ fn event_from_edn(form: &Value, ordinal: usize) -> Result<Option<Event>, String>
         Some(_) => return Ok(None),
         None => return Err("missing :process".to_string()),
     };
-    let kind = match form.get_keyword("type") {
-        Some(Value::Keyword(t)) => match t.as_str() {
-            "invoke" => EventType::Invoke,
-            "ok" => EventType::Ok,
-            "fail" => EventType::Fail,
-            "info" => EventType::Info,
-            other => return Err(format!("unknown :type :{other}")),
-        },
-        Some(other) => return Err(format!(":type must be a keyword, found {other}")),
-        None => return Err("missing :type".to_string()),
-    };
+    let kind = EventType::from_edn(form)?;
     let f = match form.get_keyword("f") {
         Some(Value::Keyword(f)) => match f.as_str() {
             "read" => OpFn::Read,
@@ -510,6 +500,26 @@ impl fmt::Display for Payload {
         match self {
             Payload::Value(v) => write!(f, "{}", Edn(v)),
             Payload::Cas { expected, new } => write!(f, "[{} {}]", Edn(expected), Edn(new)),
+        }
+    }
+}
+
+impl EventType {
+    /// The `:type` of an event map.
+    ///
+    /// # Errors
+    /// A message when it is missing, not a keyword, or not one of Jepsen's four.
+    pub fn from_edn(form: &Value) -> Result<EventType, String> {
+        match form.get_keyword("type") {
+            Some(Value::Keyword(t)) => match t.as_str() {
+                "invoke" => Ok(EventType::Invoke),
+                "ok" => Ok(EventType::Ok),
+                "fail" => Ok(EventType::Fail),
+                "info" => Ok(EventType::Info),
+                other => Err(format!("unknown :type :{other}")),
+            },
+            Some(other) => Err(format!(":type must be a keyword, found {other}")),
+            None => Err("missing :type".to_string()),
         }
     }
 }

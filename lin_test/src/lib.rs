@@ -35,6 +35,12 @@
 //!   (`:f :txn`) and an Elle-style strict-serializability checker (version orders from the
 //!   lists read, ww/wr/rw/realtime dependency cycles, aborted and intermediate reads, ...),
 //!   driven in a run by [`txn_workload`] (`--workload txn`).
+//! - [`watch_history`] and [`checker::watch`]: watch histories (writers' puts with their
+//!   header revisions, watchers' streams and events) and a checker that every watcher's log,
+//!   across its resumptions, is a gap-free, duplicate-free, in-order piece of one common
+//!   revision log holding every acknowledged put, and that every watcher caught up after
+//!   healing; driven in a run by [`watch_workload`] and [`watcher`] (`--workload watch`,
+//!   over etcd's gRPC `Put` and `Watch`).
 //!
 //! ```
 //! use lin_test::{check_operations, pair_operations, parse_events, CheckOptions, Verdict};
@@ -82,6 +88,9 @@ pub mod runner;
 
 pub mod txn_history;
 pub mod txn_workload;
+pub mod watch_history;
+pub mod watch_workload;
+pub mod watcher;
 pub mod workload;
 
 pub use checker::{check_key, check_operations, CheckOptions, Counterexample, KeyReport, Verdict};

@@ -76,6 +76,10 @@ enum WorkloadArg {
     /// Jepsen's list-append transactions (read phase, then a TXN guarded by IF MOD per key);
     /// checked for strict serializability by an Elle-style checker.
     Txn,
+    /// Puts under a prefix while watchers stream it over etcd's gRPC Watch and resume from
+    /// their last revision + 1 on other replicas; checked for one gap-free, duplicate-free
+    /// revision order that holds every acknowledged put.
+    Watch,
 }
 
 /// Arguments of `lin_test run`.
@@ -85,9 +89,13 @@ struct RunArgs {
     #[arg(long, default_value_t = 5)]
     nodes: usize,
     /// Number of logical clients, each with one operation in flight; client c talks to
-    /// replica c % nodes + 1.
+    /// replica c % nodes + 1 (the writers of `--workload watch`).
     #[arg(long, default_value_t = 10)]
     clients: usize,
+    /// Watchers of `--workload watch` (0: one per replica; watcher w starts on replica
+    /// w % nodes + 1).
+    #[arg(long, default_value_t = 0)]
+    watchers: usize,
     /// Number of keys (registers).
     #[arg(long, default_value_t = 8)]
     keys: usize,
@@ -140,6 +148,11 @@ struct RunArgs {
     /// as a write of its own. A `--workload txn` run must then report anomalies.
     #[arg(long)]
     unsafe_split_txns: bool,
+    /// UNSAFE server mode for proving the watch checker: a watch created with a start
+    /// revision loses the first event it is owed. A `--workload watch` run must then report
+    /// gaps.
+    #[arg(long)]
+    unsafe_watch_drop_resumed_event: bool,
     /// Give up checking a key after this many seconds (verdict unknown).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     check_timeout: f64,
@@ -202,6 +215,9 @@ impl RunArgs {
         if self.clients == 0 || self.keys == 0 {
             bail!("--clients and --keys must be positive");
         }
+        if self.watchers != 0 && self.watchers < self.nodes {
+            bail!("--watchers must be 0 (one per replica) or at least --nodes");
+        }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             bail!("--rate must be a non-negative number");
         }
@@ -215,6 +231,9 @@ impl RunArgs {
         if self.unsafe_split_txns {
             extra.push("--unsafe-split-txns".into());
         }
+        if self.unsafe_watch_drop_resumed_event {
+            extra.push("--unsafe-watch-drop-resumed-event".into());
+        }
         if self.max_txn_ops == 0 {
             bail!("--max-txn-ops must be positive");
         }
@@ -226,6 +245,7 @@ impl RunArgs {
         Ok(RunConfig {
             nodes: self.nodes,
             clients: self.clients,
+            watchers: self.watchers,
             keys: self.keys,
             time_limit: seconds("time-limit", self.time_limit)?,
             rate: self.rate,
@@ -233,6 +253,7 @@ impl RunArgs {
             workload: match self.workload {
                 WorkloadArg::Register => lin_test::runner::WorkloadKind::Register,
                 WorkloadArg::Txn => lin_test::runner::WorkloadKind::Txn,
+                WorkloadArg::Watch => lin_test::runner::WorkloadKind::Watch,
             },
             max_txn_ops: self.max_txn_ops,
             faults,
@@ -307,10 +328,12 @@ impl RunArgs {
             return Ok(EXIT_INTERRUPTED);
         }
         Ok(match outcome.overall {
-            Overall::Linearizable { .. } | Overall::StrictSerializable { .. } => EXIT_LINEARIZABLE,
-            Overall::NotLinearizable { .. } | Overall::NotStrictSerializable { .. } => {
-                EXIT_NOT_LINEARIZABLE
-            }
+            Overall::Linearizable { .. }
+            | Overall::StrictSerializable { .. }
+            | Overall::WatchValid { .. } => EXIT_LINEARIZABLE,
+            Overall::NotLinearizable { .. }
+            | Overall::NotStrictSerializable { .. }
+            | Overall::WatchInvalid { .. } => EXIT_NOT_LINEARIZABLE,
             Overall::Unknown { .. } => EXIT_UNKNOWN_OR_ERROR,
         })
     }
@@ -357,6 +380,9 @@ impl CheckArgs {
             std::fs::read_to_string(&self.file).with_context(|| format!("cannot read {file}"))?;
         if lin_test::txn_history::is_txn_history(&text) {
             return check_txn_history(&text, &file.to_string());
+        }
+        if lin_test::watch_history::is_watch_history(&text) {
+            return check_watch_history(&text, &file.to_string());
         }
         let events = parse_events(&text).with_context(|| format!("{file}"))?;
         let ops = pair_operations(&events).with_context(|| format!("{file}"))?;
@@ -416,6 +442,46 @@ fn check_txn_history(text: &str, file: &str) -> anyhow::Result<u8> {
     Ok(match report.verdict {
         TxnVerdict::StrictSerializable => EXIT_LINEARIZABLE,
         _ => EXIT_NOT_LINEARIZABLE,
+    })
+}
+
+/// `lin_test check` on a watch history (`--workload watch`): the watch checker.
+fn check_watch_history(text: &str, file: &str) -> anyhow::Result<u8> {
+    use lin_test::checker::watch::{check_watch, WatchCheckOptions};
+    use lin_test::watch_history::{parse_watch_history, puts, watcher_logs};
+    let history = parse_watch_history(text).with_context(|| file.to_string())?;
+    let options = WatchCheckOptions {
+        final_revision: history.final_revision,
+        contiguous: true,
+    };
+    let report = check_watch(
+        &puts(&history.records),
+        &watcher_logs(&history.records),
+        options,
+    );
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    let [ok, fail, info] = report.puts;
+    println!(
+        "{} watchers ({} streams, {} resumptions, {} events) and {} puts ({ok} ok, {fail} fail, \
+         {info} info): {} ({:.3} s)",
+        report.watchers,
+        report.sessions,
+        report.resumptions,
+        report.events,
+        ok + fail + info,
+        if report.valid() {
+            "valid watch streams".to_string()
+        } else {
+            format!("NOT valid: {}", report.problem_list())
+        },
+        report.elapsed.as_secs_f64()
+    );
+    Ok(if report.valid() {
+        EXIT_LINEARIZABLE
+    } else {
+        EXIT_NOT_LINEARIZABLE
     })
 }
 

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use crate::history::{Datum, Event, EventType, OpFn, Payload};
 use crate::txn_history::{Mop, TxnEvent};
+use crate::watch_history::{WatchOp, WatchRecord};
 
 /// One line of the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,14 @@ pub enum Entry {
         /// including a compare that did not hold).
         error: Option<String>,
     },
+    /// A watch-workload event (`--workload watch`): a put, or a watcher's stream start, events,
+    /// stop or catch-up, with the reason for a `:fail` or `:info` put.
+    Watch {
+        /// The event.
+        record: WatchRecord,
+        /// Why the put failed or is indeterminate.
+        error: Option<String>,
+    },
     /// A nemesis action (`:process :nemesis`, `:type :info`).
     Nemesis {
         /// `:f`, such as `:start-partition` or `:stop-kill`.
@@ -51,6 +60,7 @@ impl Entry {
         match self {
             Entry::Op { event, .. } => event.time,
             Entry::Txn { event, .. } => event.time,
+            Entry::Watch { record, .. } => record.time,
             Entry::Nemesis { time, .. } => *time,
         }
     }
@@ -122,6 +132,19 @@ impl Recorder {
             event: TxnEvent {
                 kind,
                 mops,
+                process,
+                time,
+                index,
+            },
+            error,
+        })
+    }
+
+    /// Records a watch-workload event; returns its `:time`.
+    pub fn watch(&self, op: WatchOp, process: i64, error: Option<String>) -> i64 {
+        self.push(|time, index| Entry::Watch {
+            record: WatchRecord {
+                op,
                 process,
                 time,
                 index,

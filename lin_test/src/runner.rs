@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::checker::append::check_append;
+use crate::checker::watch::{check_watch, WatchCheckOptions};
 use crate::checker::{check_operations, CheckOptions};
 use crate::cluster::{self, AddressPlan, Cluster, ServerCommand};
 use crate::error::{Error, Result};
@@ -23,6 +24,9 @@ use crate::recorder::Recorder;
 use crate::report::{self, Overall, RunReport};
 use crate::txn_history::pair_txns;
 use crate::txn_workload::{TxnWorker, TxnWorkload, TxnWorkloadConfig};
+use crate::watch_history::{puts, watcher_logs};
+use crate::watch_workload::{WatchWorkload, WatchWorkloadConfig};
+use crate::watcher::Watchers;
 use crate::workload::{Mix, Worker, Workload, WorkloadConfig};
 use ddbb_libs::shutdown::Shutdown;
 
@@ -34,24 +38,34 @@ pub enum WorkloadKind {
     Register,
     /// Jepsen's list-append transactions, checked for strict serializability.
     Txn,
+    /// Puts under a prefix while watchers stream it over gRPC and resume on other replicas;
+    /// checked for one gap-free, duplicate-free revision order.
+    Watch,
 }
 
 /// The workload of a run, shared by its clients.
 enum Driver {
     Register(Arc<Workload>),
     Txn(Arc<TxnWorkload>),
+    Watch(Arc<WatchWorkload>),
 }
 
-/// One client of either workload.
+/// One client of any workload (a watch writer has nothing left to do after the workload).
 enum AnyWorker {
     Register(Worker),
     Txn(TxnWorker),
+    Watch,
 }
 
 /// How long a fresh cluster may take to elect a leader and connect every link.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often progress is printed during the workload.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// Most time the watchers get to catch up after healing (within the recovery timeout).
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a watcher keeps one stream before resuming elsewhere: shortest and longest.
+const WATCH_RESUME_AFTER: (Duration, Duration) =
+    (Duration::from_millis(300), Duration::from_millis(2500));
 /// Lines of each replica log shown when the cluster does not come up.
 const LOG_TAIL_LINES: usize = 8;
 
@@ -60,8 +74,10 @@ const LOG_TAIL_LINES: usize = 8;
 pub struct RunConfig {
     /// Number of replicas.
     pub nodes: usize,
-    /// Number of logical clients.
+    /// Number of logical clients (the writers of the watch workload).
     pub clients: usize,
+    /// Watchers of the watch workload (0: one per replica).
+    pub watchers: usize,
     /// Number of keys.
     pub keys: usize,
     /// How long the workload and the nemesis run.
@@ -161,6 +177,10 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             config.max_txn_ops.min(2),
             config.max_txn_ops
         ),
+        WorkloadKind::Watch => format!(
+            "workload watch ({} watchers over gRPC, resuming on other replicas)",
+            watcher_count(&config)
+        ),
     };
     let title = format!(
         "lin_test run: {} replicas, {} clients, {} keys, {:.0} s, rate {}/s, {shape}, nemesis [{}] every {:.1} s",
@@ -192,7 +212,12 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             network.notes().join("; ")
         );
     }
-    notes.push(format!("servers: {}", config.server.describe()));
+    let server = if config.workload == WorkloadKind::Watch {
+        config.server.clone().with_grpc()
+    } else {
+        config.server.clone()
+    };
+    notes.push(format!("servers: {}", server.describe()));
     notes.push(format!(
         "seed {}; client timeout {} ms; run directory {}",
         config.seed,
@@ -212,12 +237,7 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
                 "cannot create a temp dir for the replicas' data: {e}"
             ))
         })?;
-    let cluster = Arc::new(Cluster::start(
-        plan.clone(),
-        config.server.clone(),
-        data.path(),
-        &log_dir,
-    )?);
+    let cluster = Arc::new(Cluster::start(plan.clone(), server, data.path(), &log_dir)?);
     let leader = match cluster::wait_healthy(&plan, STARTUP_TIMEOUT, &mut stop).await {
         Ok(leader) => leader,
         Err(problem) => {
@@ -257,6 +277,22 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             seed: config.seed,
             op_timeout: config.op_timeout,
         }))),
+        WorkloadKind::Watch => Driver::Watch(Arc::new(WatchWorkload::new(
+            WatchWorkloadConfig {
+                keys: config.keys,
+                writers: config.clients,
+                watchers: watcher_count(&config),
+                rate: config.rate,
+                seed: config.seed,
+                op_timeout: config.op_timeout,
+                resume_after: WATCH_RESUME_AFTER,
+            },
+            plan.clone(),
+        ))),
+    };
+    let watchers = match &driver {
+        Driver::Watch(workload) => Some(Watchers::start(workload, &recorder, stop.clone())),
+        _ => None,
     };
     let until = Instant::now() + config.time_limit;
     let mut tasks = AbortOnDrop(Vec::new());
@@ -276,6 +312,13 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
                 let (workload, worker) = (workload.clone(), workload.worker(c, addr));
                 tokio::spawn(async move {
                     AnyWorker::Txn(workload.run(worker, &recorder, until, stop).await)
+                })
+            }
+            Driver::Watch(workload) => {
+                let (workload, writer) = (workload.clone(), workload.writer(c));
+                tokio::spawn(async move {
+                    workload.run_writer(writer, &recorder, until, stop).await;
+                    AnyWorker::Watch
                 })
             }
         };
@@ -334,9 +377,14 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
     nemesis.heal_all().await;
     let interrupted = stop.is_triggered();
     let mut final_start = None;
+    let mut catch_up = None;
     if !interrupted {
+        let mut healed_leader = None;
         match cluster::wait_healthy(&plan, config.recovery_timeout, &mut stop).await {
-            Ok(leader) => println!("healed; cluster healthy again (leader {leader}); final reads"),
+            Ok(leader) => {
+                println!("healed; cluster healthy again (leader {leader}); final reads");
+                healed_leader = Some(leader);
+            }
             Err(problem) => {
                 let text = format!(
                     "cluster still unhealthy after healing ({problem}); final reads anyway"
@@ -346,7 +394,10 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             }
         }
         final_start = Some(recorder.now_ns());
-        recorder.nemesis("final-reads", "every client reads every key");
+        match config.workload {
+            WorkloadKind::Watch => recorder.nemesis("catch-up", "every watcher catches up"),
+            _ => recorder.nemesis("final-reads", "every client reads every key"),
+        };
         let mut readers = Vec::new();
         for worker in workers {
             let (recorder, stop) = (recorder.clone(), stop.clone());
@@ -359,6 +410,7 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
                     let workload = workload.clone();
                     tokio::spawn(async move { workload.final_reads(worker, &recorder, stop).await })
                 }
+                (Driver::Watch(_), AnyWorker::Watch) => continue,
                 _ => return Err(harness("internal error: a worker of the other workload")),
             });
         }
@@ -367,6 +419,27 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
                 .await
                 .map_err(|e| harness(format!("a final-read task failed: {e}")))?;
         }
+        if let (Driver::Watch(workload), Some(watchers)) = (&driver, watchers) {
+            let deadline = Instant::now() + config.recovery_timeout.min(CATCH_UP_TIMEOUT);
+            let order: Vec<_> = healed_leader.into_iter().chain(plan.ids()).collect();
+            let revision = workload.final_revision(&order, deadline, &mut stop).await;
+            let text = match revision {
+                Some(r) => format!("final revision {r}: every watcher must catch up with it"),
+                None => "the final revision could not be read; watchers stop".to_string(),
+            };
+            if let Some(r) = revision {
+                // The value is the bare number, which `lin_test check` reads back.
+                recorder.nemesis("final-revision", &r.to_string());
+            }
+            let done = watchers.finish(revision, deadline).await;
+            println!(
+                "{text}; {} of {} watchers caught up",
+                done.caught_up, done.watchers
+            );
+            catch_up = revision.map(|r| (r, done));
+        }
+    } else if let Some(watchers) = watchers {
+        watchers.finish(None, Instant::now()).await;
     }
     let end = recorder.now_ns();
 
@@ -388,6 +461,44 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
     let entries = recorder.entries();
     report::write_history(&out, &entries)?;
     let phases = report::phases(&faults, workload_end, final_start, end);
+    if config.workload == WorkloadKind::Watch {
+        let records = report::watch_records(&entries);
+        let (puts, logs) = (puts(&records), watcher_logs(&records));
+        println!(
+            "checking {} watchers' logs against {} puts...",
+            logs.len(),
+            puts.len()
+        );
+        let options = WatchCheckOptions {
+            final_revision: catch_up.map(|(r, _)| r),
+            contiguous: true,
+        };
+        let check = tokio::task::spawn_blocking(move || check_watch(&puts, &logs, options))
+            .await
+            .map_err(|e| harness(format!("the checker failed: {e}")))?;
+        notes.push(format!(
+            "workload {:.1} s, recovery and catch-up {:.1} s, check {:.3} s",
+            report::secs(workload_end),
+            report::secs(end - workload_end),
+            check.elapsed.as_secs_f64()
+        ));
+        if interrupted {
+            notes.push("INTERRUPTED: stopped early, no catch-up".into());
+        }
+        let overall = Overall::from_watch(&check);
+        let watch_report = report::WatchRunReport {
+            title,
+            notes: &notes,
+            entries: &entries,
+            faults: &faults,
+            phases,
+            check: &check,
+            caught_up: catch_up.map(|(_, done)| done),
+            overall: overall.clone(),
+        };
+        let summary = report::write_watch_report(&out, &watch_report)?;
+        return Ok(finished(overall, out, mode, summary, interrupted));
+    }
     if config.workload == WorkloadKind::Txn {
         let txns = pair_txns(&report::txn_events(&entries))?;
         println!("checking {} transactions...", txns.len());
@@ -416,15 +527,7 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             overall: overall.clone(),
         };
         let summary = report::write_txn_report(&out, &txn_report)?;
-        println!("\n{summary}");
-        println!("history and summary: {}/index.html", out.display());
-        return Ok(RunOutcome {
-            overall,
-            out,
-            network: mode,
-            summary,
-            interrupted,
-        });
+        return Ok(finished(overall, out, mode, summary, interrupted));
     }
     let ops = pair_operations(&report::client_events(&entries))?;
     println!(
@@ -476,4 +579,32 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
         summary,
         interrupted,
     })
+}
+
+/// Watchers of a watch run: as configured, or one per replica.
+fn watcher_count(config: &RunConfig) -> usize {
+    if config.watchers == 0 {
+        config.nodes
+    } else {
+        config.watchers
+    }
+}
+
+/// Prints the summary of a run without timelines and says where it is.
+fn finished(
+    overall: Overall,
+    out: PathBuf,
+    network: NetMode,
+    summary: String,
+    interrupted: bool,
+) -> RunOutcome {
+    println!("\n{summary}");
+    println!("history and summary: {}/index.html", out.display());
+    RunOutcome {
+        overall,
+        out,
+        network,
+        summary,
+        interrupted,
+    }
 }

@@ -210,16 +210,7 @@ fn event_from_edn(form: &Value, ordinal: usize) -> Result<Option<TxnEvent>, Stri
         Some(Value::Keyword(f)) if f == "txn" => {}
         _ => return Ok(None),
     }
-    let kind = match form.get_keyword("type") {
-        Some(Value::Keyword(t)) => match t.as_str() {
-            "invoke" => EventType::Invoke,
-            "ok" => EventType::Ok,
-            "fail" => EventType::Fail,
-            "info" => EventType::Info,
-            other => return Err(format!("unknown :type :{other}")),
-        },
-        _ => return Err("missing or malformed :type".to_string()),
-    };
+    let kind = EventType::from_edn(form)?;
     let mops = match form.get_keyword("value") {
         None | Some(Value::Nil) => Vec::new(),
         Some(v) => v

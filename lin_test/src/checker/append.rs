@@ -29,6 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::Tally;
 use crate::history::Outcome;
 use crate::txn_history::{Mop, Txn};
 
@@ -197,24 +198,16 @@ impl AppendReport {
 }
 
 /// Collects anomalies: counts all, keeps a few examples per kind.
-#[derive(Default)]
-struct Found {
-    counts: HashMap<AnomalyKind, usize>,
-    examples: Vec<Anomaly>,
-}
+struct Found(Tally<AnomalyKind, Anomaly>);
 
 impl Found {
     fn add(&mut self, kind: AnomalyKind, explanation: String, txns: Vec<Txn>, cycle: Vec<Step>) {
-        let n = self.counts.entry(kind).or_default();
-        *n += 1;
-        if *n <= EXAMPLES_PER_KIND {
-            self.examples.push(Anomaly {
-                kind,
-                explanation,
-                txns,
-                cycle,
-            });
-        }
+        self.0.add(kind, || Anomaly {
+            kind,
+            explanation,
+            txns,
+            cycle,
+        });
     }
 }
 
@@ -237,7 +230,7 @@ fn bit_index(bit: u8) -> usize {
 /// Checks a list-append history for strict serializability.
 pub fn check_append(txns: &[Txn]) -> AppendReport {
     let started = Instant::now();
-    let mut found = Found::default();
+    let mut found = Found(Tally::new(EXAMPLES_PER_KIND));
     let mut outcomes = [0usize; 3];
     for t in txns {
         outcomes[match t.outcome {
@@ -435,8 +428,7 @@ pub fn check_append(txns: &[Txn]) -> AppendReport {
         explain_scc(&graph, scc, &mut member, txns, &mut found);
     }
 
-    let mut counts_by_kind: Vec<(AnomalyKind, usize)> = found.counts.into_iter().collect();
-    counts_by_kind.sort();
+    let counts_by_kind: Vec<(AnomalyKind, usize)> = found.0.counts.into_iter().collect();
     let verdict = if counts_by_kind.is_empty() {
         TxnVerdict::StrictSerializable
     } else if counts_by_kind.iter().all(|(k, _)| k.realtime_only()) {
@@ -444,7 +436,7 @@ pub fn check_append(txns: &[Txn]) -> AppendReport {
     } else {
         TxnVerdict::NotSerializable
     };
-    let mut anomalies = found.examples;
+    let mut anomalies = found.0.examples;
     anomalies.sort_by_key(|a| a.kind);
     AppendReport {
         outcomes,

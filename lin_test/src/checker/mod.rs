@@ -26,6 +26,7 @@ pub mod append;
 mod memo;
 mod problem;
 mod search;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,6 +37,37 @@ use std::time::{Duration, Instant};
 use crate::history::{Datum, Key, Operation, Outcome};
 use problem::{apply, Problem, ABSENT};
 use search::{search, Budget, Found};
+
+/// What a checker found: every finding counted by kind, the first few of each kind kept as
+/// examples (used by [`append`] and [`watch`]).
+#[derive(Debug)]
+pub(crate) struct Tally<K, T> {
+    /// How many of each kind, sorted by kind.
+    pub(crate) counts: BTreeMap<K, usize>,
+    /// The first `keep` findings of each kind, in the order found.
+    pub(crate) examples: Vec<T>,
+    keep: usize,
+}
+
+impl<K: Ord + Copy, T> Tally<K, T> {
+    /// Keeps `keep` examples per kind.
+    pub(crate) fn new(keep: usize) -> Self {
+        Tally {
+            counts: BTreeMap::new(),
+            examples: Vec::new(),
+            keep,
+        }
+    }
+
+    /// Counts a finding of `kind`; keeps it (built only then) if it is among the first few.
+    pub(crate) fn add(&mut self, kind: K, example: impl FnOnce() -> T) {
+        let n = self.counts.entry(kind).or_default();
+        *n += 1;
+        if *n <= self.keep {
+            self.examples.push(example());
+        }
+    }
+}
 
 /// Default cap on the memory one key's search may spend on its memo.
 pub const DEFAULT_MEMO_LIMIT_BYTES: usize = 1 << 30;

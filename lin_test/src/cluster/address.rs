@@ -8,6 +8,7 @@
 //! |-----------------------------|---------------------------------------------------------|
 //! | `127.X.Y.(10+i):P_i`        | replica `i`'s peer listener                             |
 //! | `127.X.Y.(10+i):C_i`        | replica `i`'s client port                               |
+//! | `127.X.Y.(10+i):G_i`        | replica `i`'s etcd gRPC port (`--grpc-addr`), if asked  |
 //! | `127.X.Y.(100+10a+b):P_b`   | the link from replica `a` to replica `b`                |
 //!
 //! Replica `a` is told (`--peers`) that replica `b` lives at the *link address* `a→b`, not
@@ -33,6 +34,7 @@ pub struct AddressPlan {
     block: [u8; 2],
     peer_ports: Vec<u16>,
     client_ports: Vec<u16>,
+    grpc_ports: Vec<u16>,
 }
 
 impl AddressPlan {
@@ -52,21 +54,22 @@ impl AddressPlan {
             block,
             peer_ports: Vec::with_capacity(nodes),
             client_ports: Vec::with_capacity(nodes),
+            grpc_ports: Vec::with_capacity(nodes),
         };
         for id in 1..=nodes as NodeId {
             let ip = plan.node_ip(id);
-            // Bound together so the two ports differ; released before the replica binds them.
-            let peer = TcpListener::bind((ip, 0));
-            let client = TcpListener::bind((ip, 0));
-            let (Ok(peer), Ok(client)) = (peer, client) else {
+            // Bound together so the ports differ; released before the replica binds them.
+            let bound = [(); 3].map(|()| TcpListener::bind((ip, 0)));
+            let [Ok(peer), Ok(client), Ok(grpc)] = bound else {
                 return Err(Error::Harness(format!("cannot bind a port on {ip}")));
             };
             let port = |l: &TcpListener| l.local_addr().map(|a| a.port());
-            let (Ok(p), Ok(c)) = (port(&peer), port(&client)) else {
+            let (Ok(p), Ok(c), Ok(g)) = (port(&peer), port(&client), port(&grpc)) else {
                 return Err(Error::Harness(format!("cannot read a port bound on {ip}")));
             };
             plan.peer_ports.push(p);
             plan.client_ports.push(c);
+            plan.grpc_ports.push(g);
         }
         Ok(plan)
     }
@@ -94,6 +97,19 @@ impl AddressPlan {
     /// Replica `id`'s client port.
     pub fn client_addr(&self, id: NodeId) -> SocketAddr {
         SocketAddr::from((self.node_ip(id), self.client_ports[id as usize - 1]))
+    }
+
+    /// Replica `id`'s etcd gRPC port (served when the cluster is started with gRPC).
+    pub fn grpc_addr(&self, id: NodeId) -> SocketAddr {
+        SocketAddr::from((self.node_ip(id), self.grpc_ports[id as usize - 1]))
+    }
+
+    /// The `--grpc-peers` argument: every replica's gRPC address (etcd's MemberList).
+    pub fn grpc_peers_arg(&self) -> String {
+        self.ids()
+            .map(|id| format!("{id}={}", self.grpc_addr(id)))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The address replica `from` dials to reach replica `to`.
@@ -148,6 +164,7 @@ mod tests {
         for id in plan.ids() {
             assert!(seen.insert(plan.peer_addr(id)));
             assert!(seen.insert(plan.client_addr(id)));
+            assert!(seen.insert(plan.grpc_addr(id)));
         }
         for (a, b) in plan.links() {
             let link = plan.link_addr(a, b);
@@ -162,6 +179,9 @@ mod tests {
         let peers = plan.peers_arg(2);
         assert!(peers.contains(&format!("2={}", plan.peer_addr(2))));
         assert!(peers.contains(&format!("1={}", plan.link_addr(2, 1))));
+        assert!(plan
+            .grpc_peers_arg()
+            .starts_with(&format!("1={},2=", plan.grpc_addr(1))));
         assert!(AddressPlan::new(0).is_err());
         assert!(AddressPlan::new(MAX_NODES + 1).is_err());
     }

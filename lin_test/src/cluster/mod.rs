@@ -46,6 +46,8 @@ pub struct ServerCommand {
     pub prefix: Vec<String>,
     /// Flags appended to every replica's command line (tuning, `--unsafe-local-reads`).
     pub extra_args: Vec<String>,
+    /// Also serve etcd's gRPC API on the plan's gRPC address (`--grpc-addr`, loopback).
+    pub grpc: bool,
 }
 
 impl ServerCommand {
@@ -61,6 +63,7 @@ impl ServerCommand {
             program,
             prefix: vec!["serve".to_string()],
             extra_args,
+            grpc: false,
         })
     }
 
@@ -70,7 +73,13 @@ impl ServerCommand {
             program,
             prefix: Vec::new(),
             extra_args,
+            grpc: false,
         }
+    }
+
+    /// The same, serving etcd's gRPC API too (`--grpc-addr` and `--grpc-peers` from the plan).
+    pub fn with_grpc(self) -> ServerCommand {
+        ServerCommand { grpc: true, ..self }
     }
 
     /// A one-line description for reports.
@@ -79,6 +88,9 @@ impl ServerCommand {
         for arg in self.prefix.iter().chain(&self.extra_args) {
             text.push(' ');
             text.push_str(arg);
+        }
+        if self.grpc {
+            text.push_str(" (and --grpc-addr)");
         }
         text
     }
@@ -179,7 +191,15 @@ impl Cluster {
             .arg("--client-addr")
             .arg(self.plan.client_addr(id).to_string())
             .arg("--data-dir")
-            .arg(self.data_root.join(format!("replica-{id}")))
+            .arg(self.data_root.join(format!("replica-{id}")));
+        if self.server.grpc {
+            command
+                .arg("--grpc-addr")
+                .arg(self.plan.grpc_addr(id).to_string())
+                .arg("--grpc-peers")
+                .arg(self.plan.grpc_peers_arg());
+        }
+        command
             .args(&self.server.extra_args)
             .env(
                 "RUST_LOG",

@@ -15,6 +15,7 @@ use serde_json::{json, Value as Json};
 use crate::history::{Datum, Event, OpFn, Payload};
 use crate::recorder::Entry;
 use crate::txn_history::Mop;
+use crate::watch_history::{Change, WatchOp, WatchRecord};
 
 /// The EDN text of one string (quoted and escaped as EDN reads it).
 fn edn_string(text: &str) -> String {
@@ -31,6 +32,9 @@ pub fn history_edn(entries: &[Entry]) -> String {
             }
             Entry::Txn { event, error } => {
                 push_with_error(&mut out, &event.to_string(), error.as_deref());
+            }
+            Entry::Watch { record, error } => {
+                push_with_error(&mut out, &record.to_string(), error.as_deref());
             }
             Entry::Nemesis {
                 f,
@@ -72,7 +76,7 @@ pub fn client_events(entries: &[Entry]) -> Vec<Event> {
         .iter()
         .filter_map(|e| match e {
             Entry::Op { event, .. } => Some(event.clone()),
-            Entry::Txn { .. } | Entry::Nemesis { .. } => None,
+            Entry::Txn { .. } | Entry::Watch { .. } | Entry::Nemesis { .. } => None,
         })
         .collect()
 }
@@ -162,6 +166,13 @@ pub fn history_jsonl(entries: &[Entry]) -> String {
                 }
                 object
             }
+            Entry::Watch { record, error } => {
+                let mut object = watch_json(record);
+                if let (Some(error), Some(map)) = (error, object.as_object_mut()) {
+                    map.insert("error".into(), json!(error));
+                }
+                object
+            }
             Entry::Nemesis {
                 f,
                 value,
@@ -179,6 +190,71 @@ pub fn history_jsonl(entries: &[Entry]) -> String {
         let _ = writeln!(out, "{object}");
     }
     out
+}
+
+/// One watch-workload record as JSON (the fields of its EDN line).
+fn watch_json(record: &WatchRecord) -> Json {
+    let changes = |changes: &[Change]| -> Vec<Json> {
+        changes
+            .iter()
+            .map(|c| {
+                json!([
+                    c.revision,
+                    c.kind.to_string().trim_start_matches(':'),
+                    c.key,
+                    c.value
+                ])
+            })
+            .collect()
+    };
+    let (kind, f, mut object) = match &record.op {
+        WatchOp::Put {
+            kind,
+            key,
+            value,
+            revision,
+        } => (
+            kind.to_string(),
+            "put",
+            json!({"value": [key, value], "revision": revision}),
+        ),
+        WatchOp::Start { node, from } => (
+            ":info".into(),
+            "watch-start",
+            json!({"value": {"node": node, "from": from}}),
+        ),
+        WatchOp::Events {
+            node,
+            header,
+            changes: c,
+        } => (
+            ":ok".into(),
+            "watch",
+            json!({"value": changes(c), "node": node, "revision": header}),
+        ),
+        WatchOp::Stop {
+            node,
+            reason,
+            compacted,
+        } => (
+            ":info".into(),
+            "watch-stop",
+            json!({"value": {"node": node, "reason": reason}, "compact-revision": compacted}),
+        ),
+        WatchOp::Done { node, revision } => (
+            ":ok".into(),
+            "watch-done",
+            json!({"value": {"node": node, "revision": revision}}),
+        ),
+    };
+    if let Some(map) = object.as_object_mut() {
+        map.insert("type".into(), json!(kind.trim_start_matches(':')));
+        map.insert("f".into(), json!(f));
+        map.insert("process".into(), json!(record.process));
+        map.insert("time".into(), json!(record.time));
+        map.insert("index".into(), json!(record.index));
+    }
+    object
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod export;
 mod summary;
 mod timeline;
 mod txn;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ pub use export::{client_events, history_edn, history_jsonl, keys, register_edn};
 pub use summary::{phase_of, text as summary_text, verdict_line};
 pub use timeline::{escape, index_page, key_page, page_name};
 pub use txn::{txn_events, txn_summary_text, write_txn_report, TxnRunReport};
+pub use watch::{watch_records, watch_summary_text, write_watch_report, WatchRunReport};
 
 use crate::checker::{KeyReport, Verdict};
 use crate::error::{Error, Result};
@@ -145,6 +147,18 @@ pub enum Overall {
         /// The anomalies by kind, e.g. `G-single x3, lost-append x1`.
         anomalies: String,
     },
+    /// `--workload watch`: every watcher's log is a gap-free piece of one revision order.
+    WatchValid {
+        /// Watchers checked.
+        watchers: usize,
+        /// Events they received.
+        events: usize,
+    },
+    /// `--workload watch`: problems were found.
+    WatchInvalid {
+        /// The problems by kind, e.g. `gap x3, divergent x1`.
+        problems: String,
+    },
 }
 
 impl Overall {
@@ -222,6 +236,21 @@ pub fn write_history(dir: &Path, entries: &[Entry]) -> Result<()> {
         write(&dir.join("keys").join(name), &register_edn(entries, &key))?;
     }
     Ok(())
+}
+
+/// Writes `summary.txt` and an `index.html` that shows it (the runs without timelines).
+fn write_plain_report(dir: &Path, workload: &str, verdict: &str, summary: &str) -> Result<()> {
+    write(&dir.join("summary.txt"), summary)?;
+    let page = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test {workload} run</title></head><body>\
+         <h1>lin_test {workload} run</h1><p>{}</p><p>Files: <a href=\"history.edn\">history.edn</a>, \
+         <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nemesis.log\">nemesis.log</a>, \
+         <a href=\"summary.txt\">summary.txt</a>, replica logs in <code>logs/</code>.</p>\
+         <pre>{}</pre></body></html>\n",
+        escape(verdict),
+        escape(summary)
+    );
+    write(&dir.join("index.html"), &page)
 }
 
 /// Writes `summary.txt`, `index.html` and the timelines; returns the summary text.

@@ -8,6 +8,7 @@ use crate::checker::Verdict;
 use crate::history::{Action, EventType, Outcome};
 use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
+use crate::watch_history::WatchOp;
 
 use super::{secs, Overall, Phase, RunReport};
 
@@ -100,6 +101,45 @@ fn availability(report: &RunReport<'_>, out: &mut String) {
 }
 
 /// The availability section over any client events (register operations or transactions).
+/// The parts of a summary that every run without timelines (txn, watch) shares.
+pub(super) struct Plain<'a> {
+    /// First line.
+    pub title: &'a str,
+    /// Lines under the title.
+    pub notes: &'a [String],
+    /// The recorded history.
+    pub entries: &'a [Entry],
+    /// The faults injected.
+    pub faults: &'a [FaultRecord],
+    /// The phases of the run.
+    pub phases: &'a [Phase],
+    /// The run's verdict.
+    pub overall: &'a Overall,
+}
+
+impl Plain<'_> {
+    /// Title and notes, the workload's section, faults, availability per phase, the checker's
+    /// section, and the verdict line.
+    pub(super) fn summary(&self, workload: &str, checker: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.title);
+        for note in self.notes {
+            let _ = writeln!(out, "  {note}");
+        }
+        out.push('\n');
+        out.push_str(workload);
+        out.push('\n');
+        faults_text(self.faults, &mut out);
+        out.push('\n');
+        availability_text(self.entries, self.phases, &mut out);
+        out.push('\n');
+        out.push_str(checker);
+        out.push('\n');
+        let _ = writeln!(out, "{}", verdict_line(self.overall));
+        out
+    }
+}
+
 pub(super) fn availability_text(entries: &[Entry], phases: &[Phase], out: &mut String) {
     #[derive(Default)]
     struct Row {
@@ -113,6 +153,10 @@ pub(super) fn availability_text(entries: &[Entry], phases: &[Phase], out: &mut S
         let (kind, time, error) = match entry {
             Entry::Op { event, error } => (event.kind, event.time, error),
             Entry::Txn { event, error } => (event.kind, event.time, error),
+            Entry::Watch { record, error } => match &record.op {
+                WatchOp::Put { kind, .. } => (*kind, record.time, error),
+                _ => continue,
+            },
             Entry::Nemesis { .. } => continue,
         };
         if kind == EventType::Invoke {
@@ -263,5 +307,12 @@ pub fn verdict_line(overall: &Overall) -> String {
             serializable: true,
             anomalies,
         } => format!("VERDICT: NOT strict serializable (but serializable): {anomalies}"),
+        Overall::WatchValid { watchers, events } => format!(
+            "VERDICT: valid watch streams ({watchers} watchers, {events} events, one revision \
+             order without gaps or duplicates)"
+        ),
+        Overall::WatchInvalid { problems } => {
+            format!("VERDICT: NOT valid watch streams: {problems}")
+        }
     }
 }

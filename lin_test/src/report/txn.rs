@@ -11,8 +11,8 @@ use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 use crate::txn_history::{Mop, Txn, TxnEvent};
 
-use super::summary::{availability_text, faults_text};
-use super::{escape, write, Overall, Phase};
+use super::summary::Plain;
+use super::{Overall, Phase};
 
 /// Anomaly examples printed in the summary.
 const EXAMPLES_SHOWN: usize = 6;
@@ -132,22 +132,18 @@ fn checker(check: &AppendReport, out: &mut String) {
 
 /// The whole summary of a txn run.
 pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", report.title);
-    for note in report.notes {
-        let _ = writeln!(out, "  {note}");
+    let (mut workload, mut check) = (String::new(), String::new());
+    transactions(report.txns, &mut workload);
+    checker(report.check, &mut check);
+    Plain {
+        title: &report.title,
+        notes: report.notes,
+        entries: report.entries,
+        faults: report.faults,
+        phases: &report.phases,
+        overall: &report.overall,
     }
-    out.push('\n');
-    transactions(report.txns, &mut out);
-    out.push('\n');
-    faults_text(report.faults, &mut out);
-    out.push('\n');
-    availability_text(report.entries, &report.phases, &mut out);
-    out.push('\n');
-    checker(report.check, &mut out);
-    out.push('\n');
-    let _ = writeln!(out, "{}", super::verdict_line(&report.overall));
-    out
+    .summary(&workload, &check)
 }
 
 /// Writes `summary.txt` and `index.html` of a txn run; returns the summary.
@@ -156,16 +152,6 @@ pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
 /// [`crate::Error::Io`] naming the file that could not be written.
 pub fn write_txn_report(dir: &Path, report: &TxnRunReport<'_>) -> Result<String> {
     let summary = txn_summary_text(report);
-    write(&dir.join("summary.txt"), &summary)?;
-    let page = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test txn run</title></head><body>\
-         <h1>lin_test txn run</h1><p>{}</p><p>Files: <a href=\"history.edn\">history.edn</a>, \
-         <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nemesis.log\">nemesis.log</a>, \
-         <a href=\"summary.txt\">summary.txt</a>, replica logs in <code>logs/</code>.</p>\
-         <pre>{}</pre></body></html>\n",
-        escape(&super::verdict_line(&report.overall)),
-        escape(&summary)
-    );
-    write(&dir.join("index.html"), &page)?;
+    super::write_plain_report(dir, "txn", &super::verdict_line(&report.overall), &summary)?;
     Ok(summary)
 }
