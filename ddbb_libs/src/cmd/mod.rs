@@ -229,11 +229,38 @@ mod tests {
                 value: "v".into(),
                 if_revision: Some(4),
                 lease: 5,
+                expire_ms: None,
                 prev_kv: true,
                 request: req,
                 reply,
             }));
+            roundtrip(Command::Put(Put {
+                key: "k".into(),
+                value: "v".into(),
+                if_revision: None,
+                lease: 0,
+                expire_ms: Some(1500),
+                prev_kv: false,
+                request: None,
+                reply,
+            }));
         }
+        for lease in [
+            Lease::Grant { ttl: 5, id: 0 },
+            Lease::Grant { ttl: 5, id: 9 },
+            Lease::Revoke(9),
+            Lease::KeepAlive(9),
+            Lease::TimeToLive { id: 9, keys: true },
+            Lease::TimeToLive { id: 9, keys: false },
+            Lease::List,
+        ] {
+            roundtrip(Command::Lease(lease));
+        }
+        roundtrip(Command::Expire(Expire {
+            key: "k".into(),
+            seconds: 3,
+        }));
+        roundtrip(Command::Ttl("k".into()));
         roundtrip(Command::Get(Get {
             key: "k".into(),
             revision: 12,
@@ -324,7 +351,14 @@ mod tests {
             "unknown command 'fly', with args beginning with: 'a'"
         );
         assert_eq!(msg(parse(&["GET", "k", "NOPE"])), "syntax error");
-        assert_eq!(msg(parse(&["SET", "k", "v", "EX", "10"])), "syntax error");
+        assert_eq!(
+            msg(parse(&["SET", "k", "v", "EX", "0"])),
+            "invalid expire time in 'set' command"
+        );
+        assert_eq!(
+            msg(parse(&["SET", "k", "v", "EX", "1", "LEASE", "2"])),
+            "syntax error"
+        );
         assert_eq!(
             msg(parse(&["SET", "k", "v", "IFREV", "x"])),
             "value is not an integer or out of range"
