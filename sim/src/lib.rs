@@ -20,6 +20,7 @@
 //! `sync` does nothing, so replies and votes go out before their writes are durable).
 
 pub mod net;
+pub mod trace;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -80,6 +81,9 @@ pub struct SimOptions {
     pub ack_before_fsync: bool,
     /// Print every fault and operation as it happens.
     pub verbose: bool,
+    /// Print every Sequence Paxos message sent, lost or delivered, and each replica's
+    /// OmniPaxos state after each pass (use with one seed).
+    pub trace: bool,
 }
 
 impl Default for SimOptions {
@@ -93,6 +97,7 @@ impl Default for SimOptions {
             unsafe_local_reads: false,
             ack_before_fsync: false,
             verbose: false,
+            trace: false,
         }
     }
 }
@@ -208,6 +213,8 @@ struct Node {
     paused_until: Micros,
     /// Tick period of this replica's clock (skewed per replica).
     tick: Micros,
+    /// Decided log entries below this index were compared with the other replicas'.
+    log_checked: usize,
 }
 
 #[derive(Debug)]
@@ -262,6 +269,11 @@ struct World {
     final_reads_left: BTreeSet<i64>,
     /// Mean time between faults.
     fault_every: Micros,
+    /// Every log entry some replica has decided, by index, with the first replica seen
+    /// holding it (the log-agreement check).
+    decided_log: BTreeMap<usize, (NodeId, LogEntry)>,
+    /// The first divergent index found, if any (reported once).
+    diverged: bool,
 }
 
 fn peer_addr(id: NodeId) -> SocketAddr {
@@ -290,6 +302,7 @@ impl World {
                     incarnation: 0,
                     paused_until: 0,
                     tick,
+                    log_checked: 0,
                 }
             })
             .collect();
@@ -316,6 +329,8 @@ impl World {
             healed_at: 0,
             final_reads_left: BTreeSet::new(),
             fault_every,
+            decided_log: BTreeMap::new(),
+            diverged: false,
         }
     }
 
@@ -382,7 +397,13 @@ impl World {
                 let i = to as usize - 1;
                 let node = &self.nodes[i];
                 if node.incarnation != incarnation || self.net.epoch(from, to) != epoch {
+                    if let (true, Some(d)) = (self.options.trace, trace::describe(&msg)) {
+                        println!("{:>9.3} STALE   {d}", self.now as f64 / 1e3);
+                    }
                     return;
+                }
+                if let (true, Some(d)) = (self.options.trace, trace::describe(&msg)) {
+                    println!("{:>9.3} DELIVER {d}", self.now as f64 / 1e3);
                 }
                 (self.now, 1u8, from, to).hash(&mut self.hasher);
                 self.enqueue(i, PeerEvent::Message(msg));
@@ -394,6 +415,12 @@ impl World {
             } => {
                 let i = to as usize - 1;
                 if self.nodes[i].incarnation == incarnation && !self.net.is_cut(to, peer) {
+                    if self.options.trace {
+                        println!(
+                            "{:>9.3} LINKUP  at {to} for peer {peer}",
+                            self.now as f64 / 1e3
+                        );
+                    }
                     (self.now, 2u8, to, peer).hash(&mut self.hasher);
                     self.enqueue(i, PeerEvent::LinkUp(peer));
                 }
@@ -598,6 +625,14 @@ impl World {
             self.crash(i, false);
             return;
         }
+        self.check_decided_log(i);
+        let Some(up) = self.nodes[i].up.as_mut() else {
+            return;
+        };
+        if self.options.trace {
+            let state = trace::state(&up.replica.status());
+            println!("{:>9.3} STATE   {id}: {state}", self.now as f64 / 1e3);
+        }
         let sent = std::mem::take(&mut up.links.lock().unwrap_or_else(|p| p.into_inner()).outbox);
         let checkpoint = !up.checkpoint_scheduled && up.wal.with(|w| w.checkpoint_in_flight());
         if checkpoint {
@@ -609,7 +644,16 @@ impl World {
             if let Ok(bytes) = encode_message(&msg) {
                 bytes.hash(&mut self.hasher);
             }
-            if let Fate::Arrive { at, epoch } = self.net.send(&mut self.rng, self.now, id, to) {
+            let fate = self.net.send(&mut self.rng, self.now, id, to);
+            if let (true, Some(d)) = (self.options.trace, trace::describe(&msg)) {
+                let what = if matches!(fate, Fate::Lost) {
+                    "LOST   "
+                } else {
+                    "SEND   "
+                };
+                println!("{:>9.3} {what} {d}", self.now as f64 / 1e3);
+            }
+            if let Fate::Arrive { at, epoch } = fate {
                 let incarnation = self.nodes[to as usize - 1].incarnation;
                 self.at(
                     at,
@@ -628,6 +672,41 @@ impl World {
             self.after(delay, Ev::Checkpoint(i, inc));
         }
         self.poll(id);
+    }
+
+    /// Log agreement, checked after every pass: an index decided on two replicas holds the
+    /// same entry on both. (Stores are compared at the end too, but only at equal applied
+    /// indices; this names the first divergent index when it happens.)
+    fn check_decided_log(&mut self, i: usize) {
+        let id = self.nodes[i].id;
+        let Some(up) = self.nodes[i].up.as_ref() else {
+            return;
+        };
+        let status = up.replica.status();
+        let from = self.nodes[i].log_checked.max(status.compacted_index);
+        if from >= status.decided_index {
+            return;
+        }
+        let entries = up.wal.with(|w| {
+            omnipaxos::storage::Storage::get_entries(w, from, status.decided_index)
+                .unwrap_or_default()
+        });
+        self.nodes[i].log_checked = from + entries.len();
+        for (idx, entry) in (from..).zip(entries) {
+            let (first, seen) = self
+                .decided_log
+                .entry(idx)
+                .or_insert_with(|| (id, entry.clone()));
+            if *seen != entry && !self.diverged {
+                let what = format!(
+                    "divergence: log index {idx} decided as {} on replica {first} but {} on replica {id}",
+                    trace::entries(std::slice::from_ref(seen)),
+                    trace::entries(std::slice::from_ref(&entry)),
+                );
+                self.diverged = true;
+                self.fail(what);
+            }
+        }
     }
 
     /// Runs the deferred checkpoint of replica `i` (production runs it on a thread).

@@ -38,6 +38,10 @@ struct Args {
     /// Print every fault and operation (use with one seed).
     #[arg(long, short)]
     verbose: bool,
+    /// Print every Sequence Paxos message and each replica's OmniPaxos state after each pass
+    /// (use with one seed; with -v for the faults and operations too).
+    #[arg(long)]
+    trace: bool,
     /// Keep going after the first failing seed.
     #[arg(long)]
     keep_going: bool,
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
             unsafe_local_reads: args.unsafe_local_reads,
             ack_before_fsync: args.ack_before_fsync,
             verbose: args.verbose,
+            trace: args.trace,
         };
         let report = run_seed(&options);
         ran += 1;

@@ -57,12 +57,14 @@ fn ci_seeds_pass() {
 }
 
 /// Seeds that found real bugs (a WAL gap after a power cut during a checkpoint start; reads
-/// answered by a previous incarnation's read barriers). They replay those runs only as long
-/// as the simulator and the code make the same decisions, so they are kept as extra seeds,
-/// not as the only test of the fixes (see `storage::tests::crash` for the first).
+/// answered by a previous incarnation's read barriers; two OmniPaxos 0.2.4 resync bugs: 1310,
+/// entries merged into an AcceptDecide of the old sequence, and 1283, a stale AcceptSync's
+/// delta snapshot). They replay those runs only as long as the simulator and the code make
+/// the same decisions, so they are kept as extra seeds, not as the only test of the fixes
+/// (see `storage::tests::crash` and `replica::paxos_guard`'s tests).
 #[test]
 fn seeds_that_found_bugs_pass() {
-    for seed in [187, 316, 687] {
+    for seed in [187, 316, 687, 1283, 1310] {
         let report = run_seed(&options(seed));
         assert!(report.passed(), "seed {seed}: {:?}", report.failures);
     }

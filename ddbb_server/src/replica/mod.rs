@@ -20,6 +20,7 @@
 
 mod compactor;
 mod leases;
+mod paxos_guard;
 mod reads;
 mod request;
 mod writes;
@@ -397,7 +398,17 @@ impl<S: Storage<LogEntry>> Replica<S> {
         match event {
             PeerEvent::Hello { from, knows_me } => self.check_join(from, knows_me)?,
             _ if self.join_guard.is_some() => {}
-            PeerEvent::Message(msg) => self.paxos.handle_incoming(*msg),
+            PeerEvent::Message(msg) => {
+                if paxos_guard::is_stale_accept_sync(&msg, self.paxos.get_decided_idx()) {
+                    debug!("dropped an AcceptSync that answers an older Promise");
+                    return Ok(());
+                }
+                let ends_merge_window = paxos_guard::ends_merge_window(&msg);
+                self.paxos.handle_incoming(*msg);
+                if ends_merge_window {
+                    self.paxos.take_outgoing_messages(&mut self.outgoing);
+                }
+            }
             PeerEvent::LinkUp(peer) => {
                 debug!(peer, "reconnected");
                 self.paxos.reconnected(peer);

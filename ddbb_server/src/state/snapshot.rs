@@ -63,6 +63,12 @@ impl KvSnapshot {
         state
     }
 
+    /// For a delta (entries only, no base state, as OmniPaxos' `create` makes them): how many
+    /// entries it holds. `None` for a snapshot with a base.
+    pub fn delta_len(&self) -> Option<usize> {
+        self.base.is_none().then_some(self.tail.len())
+    }
+
     /// The log index this snapshot reaches: its base's applied index plus its tail.
     fn end(&self) -> usize {
         self.base.as_ref().map_or(0, KvState::applied_index) + self.tail.len()

@@ -159,7 +159,7 @@ mod wal;
 #[cfg(test)]
 mod suite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Creates `data_dir` durably (and its missing ancestors) and returns where the WAL lives in
 /// it, `<data_dir>/wal` (which [`Wal::open`] creates durably).

@@ -10,6 +10,24 @@ mod model;
 mod recovery;
 mod snapshot_sync;
 
+/// The OmniPaxos configuration of node `pid` of a three-node test cluster (pids 1-3).
+pub(crate) fn three_nodes(pid: u64, election_tick_timeout: u64) -> omnipaxos::OmniPaxosConfig {
+    omnipaxos::OmniPaxosConfig {
+        cluster_config: omnipaxos::ClusterConfig {
+            configuration_id: 1,
+            nodes: vec![1, 2, 3],
+            flexible_quorum: None,
+        },
+        server_config: omnipaxos::ServerConfig {
+            pid,
+            election_tick_timeout,
+            resend_message_tick_timeout: 20,
+            buffer_size: 100,
+            ..omnipaxos::ServerConfig::default()
+        },
+    }
+}
+
 use super::{
     record::{self, Parsed},
     suite::TestEntry,

@@ -9,7 +9,7 @@ use ddbb_libs::kv::{PutRequest, WriteRequest};
 use ddbb_libs::RequestId;
 use omnipaxos::messages::Message;
 use omnipaxos::util::LogEntry as PaxosEntry;
-use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig, ServerConfig};
+use omnipaxos::OmniPaxos;
 use std::collections::BTreeMap;
 use tempfile::TempDir;
 
@@ -23,20 +23,7 @@ struct Nodes {
 
 fn build(pid: u64, dir: &TempDir) -> (Node, SharedWal<LogEntry>) {
     let wal = SharedWal::open(dir.path(), WalOptions::default()).unwrap();
-    let config = OmniPaxosConfig {
-        cluster_config: ClusterConfig {
-            configuration_id: 1,
-            nodes: vec![1, 2, 3],
-            flexible_quorum: None,
-        },
-        server_config: ServerConfig {
-            pid,
-            election_tick_timeout: 5,
-            resend_message_tick_timeout: 20,
-            buffer_size: 100,
-            ..ServerConfig::default()
-        },
-    };
+    let config = super::three_nodes(pid, 5);
     (config.build(DecidedPrefix(wal.clone())).unwrap(), wal)
 }
 
