@@ -97,6 +97,7 @@ impl Command {
             WriteResponse::Compact(_) => return Frame::Simple("OK".into()),
             WriteResponse::Alarm(alarms) => return render_alarms(alarms),
             WriteResponse::LeaseRevoke => return Frame::Simple("OK".into()),
+            WriteResponse::LeaseExpired(revoked) => return Frame::Integer(i64::from(*revoked)),
             WriteResponse::LeaseGrant(g) => {
                 return Frame::Array(vec![Frame::Integer(g.id), Frame::Integer(g.ttl)])
             }

@@ -23,12 +23,20 @@ pub enum WriteRequest {
     Alarm(AlarmRequest),
     /// `Lease.LeaseGrant` (the id already chosen, the TTL already raised to the minimum).
     LeaseGrant(LeaseGrantRequest),
-    /// `Lease.LeaseRevoke`, or the expiry of a lease decided by the leader: deletes its keys
-    /// in one revision.
+    /// `Lease.LeaseRevoke`: deletes the lease's keys in one revision.
     LeaseRevoke(i64),
     /// One keepalive of `Lease.LeaseKeepAlive`: through the log, so it reaches the leader from
     /// any replica and renews the lease's countdown where the leader applies it.
     LeaseKeepAlive(i64),
+    /// The expiry of a lease, proposed by the leader whose countdown ran out: a revocation
+    /// that applies only if the lease got no keepalive since the leader looked (`renewals` is
+    /// the lease's keepalive count then), so a keepalive that was in flight saves it.
+    LeaseExpire {
+        /// The lease.
+        id: i64,
+        /// Its keepalive count when the leader decided it expired.
+        renewals: u64,
+    },
 }
 
 /// The answer to a [`WriteRequest`], without the header.
@@ -50,6 +58,9 @@ pub enum WriteResponse {
     LeaseRevoke,
     /// To a keepalive.
     LeaseKeepAlive(LeaseKeepAliveResponse),
+    /// To an expiry: whether the lease was revoked (false: a keepalive came first, or it was
+    /// gone already).
+    LeaseExpired(bool),
 }
 
 /// What a [`WriteRequest`] came to, as remembered for retries: the store revision right after

@@ -366,8 +366,13 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.leases
             .set_leading(leading, self.state.store(), self.now);
         for id in self.leases.expired(self.now, self.repropose_ticks) {
+            let Some(lease) = self.state.store().lease(id) else {
+                self.leases.forget(id);
+                continue;
+            };
             info!(lease = id, "lease expired: revoking it");
-            self.propose_internal(WriteRequest::LeaseRevoke(id));
+            let renewals = lease.renewals;
+            self.propose_internal(WriteRequest::LeaseExpire { id, renewals });
         }
     }
 
@@ -732,7 +737,10 @@ impl<S: Storage<LogEntry>> Replica<S> {
             (WriteRequest::LeaseKeepAlive(_), Ok(WriteResponse::LeaseKeepAlive(k))) => {
                 self.leases.renew(k.id, k.ttl, self.now);
             }
-            (WriteRequest::LeaseRevoke(id), _) => self.leases.forget(*id),
+            (WriteRequest::LeaseRevoke(id), _)
+            | (WriteRequest::LeaseExpire { id, .. }, Ok(WriteResponse::LeaseExpired(true))) => {
+                self.leases.forget(*id);
+            }
             _ => {}
         }
     }

@@ -135,6 +135,10 @@ impl KvState {
                 .store
                 .lease_keepalive(*id)
                 .map(|r| (WriteResponse::LeaseKeepAlive(r), Vec::new())),
+            WriteRequest::LeaseExpire { id, renewals } => {
+                let a = self.store.lease_expire(*id, *renewals);
+                Ok((WriteResponse::LeaseExpired(a.response), a.events))
+            }
         };
         match result {
             Ok((response, events)) => (Ok(response), events),
@@ -264,7 +268,8 @@ fn response_bytes(response: &WriteResponse) -> usize {
         | WriteResponse::Alarm(_)
         | WriteResponse::LeaseGrant(_)
         | WriteResponse::LeaseRevoke
-        | WriteResponse::LeaseKeepAlive(_) => 0,
+        | WriteResponse::LeaseKeepAlive(_)
+        | WriteResponse::LeaseExpired(_) => 0,
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Lease {
     pub ttl: i64,
     /// The keys attached to it now.
     pub keys: OrdSet<Bytes>,
+    /// Keepalives applied so far (what an expiry checks it was not renewed meanwhile).
+    pub renewals: u64,
 }
 
 impl MvccStore {
@@ -48,6 +50,7 @@ impl MvccStore {
         let lease = Lease {
             ttl: req.ttl,
             keys: OrdSet::new(),
+            renewals: 0,
         };
         self.leases.insert(req.id, lease);
         Ok(LeaseGrantResponse {
@@ -71,9 +74,31 @@ impl MvccStore {
     }
 
     /// A keepalive: the TTL lease `id` is renewed for.
-    pub fn lease_keepalive(&self, id: i64) -> Result<LeaseKeepAliveResponse, KvError> {
-        let lease = self.leases.get(&id).ok_or(KvError::LeaseNotFound)?;
+    pub fn lease_keepalive(&mut self, id: i64) -> Result<LeaseKeepAliveResponse, KvError> {
+        let lease = self.leases.get_mut(&id).ok_or(KvError::LeaseNotFound)?;
+        lease.renewals += 1;
         Ok(LeaseKeepAliveResponse { id, ttl: lease.ttl })
+    }
+
+    /// The leader's expiry of lease `id`: revokes it only if it still has `renewals`
+    /// keepalives (none came since the leader decided). Returns whether it was revoked.
+    pub fn lease_expire(&mut self, id: i64, renewals: u64) -> Applied<bool> {
+        match self.leases.get(&id) {
+            Some(lease) if lease.renewals == renewals => match self.lease_revoke(id) {
+                Ok(applied) => Applied {
+                    response: true,
+                    events: applied.events,
+                },
+                Err(_) => Applied {
+                    response: false,
+                    events: Vec::new(),
+                },
+            },
+            _ => Applied {
+                response: false,
+                events: Vec::new(),
+            },
+        }
     }
 
     /// Moves `key` from lease `from` to lease `to` (0: none) after a change.

@@ -5,7 +5,7 @@
 //! body, in self-describing formats and in bincode alike. Body version 2:
 //! `{ revision, compacted, records, leases }`, where `records` lists every retained change as
 //! `{ key, revision, kind }`, sorted by key, then revision, and `leases` every lease as
-//! `(id, granted ttl)` (the keys attached to a lease are those whose latest change is a put
+//! `(id, granted ttl, keepalives applied)` (the keys attached to a lease are those whose latest change is a put
 //! naming it). Version 1 (before leases) had no `leases` and is still read. Decoding checks
 //! the order and the revision bounds ([`KvError::CorruptSnapshot`]) and recomputes the size
 //! accounting and the indexes.
@@ -34,7 +34,7 @@ struct BodyRef<'a> {
     revision: i64,
     compacted: i64,
     records: RecordsRef<'a>,
-    leases: Vec<(i64, i64)>,
+    leases: Vec<(i64, i64, u64)>,
 }
 
 struct RecordsRef<'a>(&'a OrdMap<Bytes, Arc<KeyHistory>>);
@@ -58,7 +58,7 @@ struct BodyV2 {
     revision: i64,
     compacted: i64,
     records: Vec<Record>,
-    leases: Vec<(i64, i64)>,
+    leases: Vec<(i64, i64, u64)>,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +93,10 @@ impl Serialize for MvccStore {
             revision: self.revision,
             compacted: self.compacted,
             records: RecordsRef(&self.keys),
-            leases: self.leases().map(|(id, l)| (id, l.ttl)).collect(),
+            leases: self
+                .leases()
+                .map(|(id, l)| (id, l.ttl, l.renewals))
+                .collect(),
         })?;
         tuple.end()
     }
@@ -204,10 +207,11 @@ impl MvccStore {
             .iter()
             .filter(|(key, history)| history.latest().and_then(|c| c.to_kv(key)).is_some())
             .count() as u64;
-        for (id, ttl) in body.leases {
+        for (id, ttl, renewals) in body.leases {
             let lease = super::lease::Lease {
                 ttl,
                 keys: imbl::OrdSet::new(),
+                renewals,
             };
             if id == 0 || store.leases.insert(id, lease).is_some() {
                 return corrupt("a lease id twice, or 0");

@@ -925,3 +925,23 @@ fn a_revoke_deletes_every_attached_key_in_one_revision() {
     assert_eq!(back, s);
     assert_eq!(keys(&back, 7), [b("z")]);
 }
+
+#[test]
+fn an_expiry_loses_to_a_keepalive_that_came_first() {
+    let mut s = leased(&[7]);
+    put_leased(&mut s, "k", 7).unwrap();
+    let seen = s.lease(7).unwrap().renewals;
+    s.lease_keepalive(7).unwrap(); // decided between the leader's look and its expiry
+    let stale = s.lease_expire(7, seen);
+    assert!(!stale.response && stale.events.is_empty());
+    assert!(s.get(b"k").is_some(), "the keepalive saved the lease");
+    let now = s.lease(7).unwrap().renewals;
+    let expired = s.lease_expire(7, now);
+    assert!(expired.response);
+    assert_eq!(expired.events.len(), 1);
+    assert!(s.lease(7).is_none() && s.get(b"k").is_none());
+    assert!(!s.lease_expire(7, now).response, "gone already");
+    let back: MvccStore =
+        bincode::deserialize(&bincode::serialize(&leased(&[3])).unwrap()).unwrap();
+    assert_eq!(back.lease(3).map(|l| l.renewals), Some(0));
+}
