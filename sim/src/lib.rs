@@ -20,6 +20,7 @@
 //! `sync` does nothing, so replies and votes go out before their writes are durable).
 
 pub mod net;
+pub mod scenario;
 pub mod trace;
 pub mod workload;
 
