@@ -4,7 +4,8 @@
 //!   `put` prints `OK` (then the previous key and value with `--prev-kv`), `del` the number
 //!   deleted (then the deleted keys and values), `txn` `SUCCESS` or `FAILURE` then each
 //!   request's result after a blank line, `compaction` `compacted revision N`, `alarm`
-//!   `memberID:N alarm:NOSPACE ` lines, `status` one comma-separated line per endpoint. Values are written as they are when stdout is not a terminal (so
+//!   `memberID:N alarm:NOSPACE ` lines, `status` one comma-separated line per endpoint,
+//!   `lease` etcdctl's sentences (`lease 694d77aa9e38260f granted with TTL(10s)`). Values are written as they are when stdout is not a terminal (so
 //!   `ddbb get k --print-value-only > file` round-trips any bytes); on a terminal, bytes that
 //!   are not printable UTF-8 are shown escaped (`\xff`, `\n`).
 //! - `json` is one compact line (a `txn` is etcd-shaped: `header.revision`, `succeeded`,
@@ -25,7 +26,7 @@ use ddbb_libs::kv::{AlarmMember, EventKind, WatchResponse};
 use ddbb_libs::{KeyValue, NodeId, StatusReply};
 use serde_json::{json, Value};
 
-use ddbb_client::EndpointStatus;
+use ddbb_client::{EndpointStatus, LeaseTimeToLive};
 
 /// Output format, chosen with `-w`.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,6 +115,31 @@ pub enum Report {
     Pong(Duration),
     /// `watch`: one response of the stream (events, or a progress notification).
     Watch(WatchResponse),
+    /// `lease grant`: the lease and the TTL granted.
+    LeaseGranted {
+        /// The lease.
+        id: i64,
+        /// Its TTL, seconds.
+        ttl: i64,
+    },
+    /// `lease revoke`.
+    LeaseRevoked(i64),
+    /// `lease keep-alive`: one renewal.
+    LeaseKeptAlive {
+        /// The lease.
+        id: i64,
+        /// The TTL it was renewed for.
+        ttl: i64,
+    },
+    /// `lease timetolive`.
+    LeaseTtl {
+        /// What the cluster said.
+        lease: LeaseTimeToLive,
+        /// Whether the keys were asked for (and are shown).
+        keys: bool,
+    },
+    /// `lease list`.
+    Leases(Vec<i64>),
 }
 
 impl Report {
@@ -219,6 +245,40 @@ impl Report {
                     push_kvs(&mut out, std::iter::once(&e.kv), false, false, style);
                 }
             }
+            // etcdctl's texts, IDs as %016x.
+            Report::LeaseGranted { id, ttl } => {
+                line(&format!("lease {id:016x} granted with TTL({ttl}s)"))
+            }
+            Report::LeaseRevoked(id) => line(&format!("lease {id:016x} revoked")),
+            Report::LeaseKeptAlive { id, ttl } => {
+                line(&format!("lease {id:016x} keepalived with TTL({ttl})"))
+            }
+            Report::LeaseTtl { lease, keys } => {
+                if lease.expired() {
+                    line(&format!("lease {:016x} already expired", lease.id));
+                } else {
+                    let mut text = format!(
+                        "lease {:016x} granted with TTL({}s), remaining({}s)",
+                        lease.id, lease.granted_ttl, lease.ttl
+                    );
+                    if *keys {
+                        // Go's %v of a []string: [a b c].
+                        let names: Vec<String> = lease
+                            .keys
+                            .iter()
+                            .map(|k| escaped(k, style.hex).into_owned())
+                            .collect();
+                        text.push_str(&format!(", attached keys([{}])", names.join(" ")));
+                    }
+                    line(&text);
+                }
+            }
+            Report::Leases(ids) => {
+                line(&format!("found {} leases", ids.len()));
+                for id in ids {
+                    line(&format!("{id:016x}"));
+                }
+            }
         }
         out
     }
@@ -316,6 +376,38 @@ impl Report {
                 "compact_revision": r.compact_revision,
                 "canceled": r.canceled,
             }),
+            // etcd's field names (IDs in decimal, as etcdctl -w json prints them), without the
+            // header: RESP replies carry none.
+            Report::LeaseGranted { id, ttl } | Report::LeaseKeptAlive { id, ttl } => {
+                json!({ "ID": id, "TTL": ttl })
+            }
+            Report::LeaseRevoked(id) => json!({ "ID": id, "revoked": true }),
+            Report::LeaseTtl { lease, keys } => {
+                let mut obj = json!({
+                    "id": lease.id,
+                    "ttl": lease.ttl,
+                    "granted-ttl": lease.granted_ttl,
+                });
+                if *keys {
+                    let utf8 =
+                        !style.hex && lease.keys.iter().all(|k| std::str::from_utf8(k).is_ok());
+                    obj["keys"] = lease
+                        .keys
+                        .iter()
+                        .map(|k| match utf8 {
+                            true => Value::String(String::from_utf8_lossy(k).into_owned()),
+                            false => Value::String(hex(k)),
+                        })
+                        .collect();
+                    if !utf8 {
+                        obj["hex"] = Value::Bool(true);
+                    }
+                }
+                obj
+            }
+            Report::Leases(ids) => json!({
+                "leases": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>()
+            }),
         }
     }
 
@@ -393,6 +485,33 @@ impl Report {
                     rows,
                 )
             }
+            Report::LeaseGranted { id, ttl } | Report::LeaseKeptAlive { id, ttl } => Table::new(
+                &["ID", "TTL"],
+                vec![vec![format!("{id:016x}"), ttl.to_string()]],
+            ),
+            Report::LeaseRevoked(id) => Table::new(&["REVOKED"], vec![vec![format!("{id:016x}")]]),
+            Report::LeaseTtl { lease, keys } => {
+                let mut headers = vec!["ID", "GRANTED TTL", "REMAINING"];
+                let mut row = vec![
+                    format!("{:016x}", lease.id),
+                    lease.granted_ttl.to_string(),
+                    lease.ttl.to_string(),
+                ];
+                if *keys {
+                    headers.push("KEYS");
+                    let names: Vec<String> = lease
+                        .keys
+                        .iter()
+                        .map(|k| escaped(k, style.hex).into_owned())
+                        .collect();
+                    row.push(names.join(" "));
+                }
+                Table::new(&headers, vec![row])
+            }
+            Report::Leases(ids) => Table::new(
+                &["ID"],
+                ids.iter().map(|id| vec![format!("{id:016x}")]).collect(),
+            ),
         };
         table.render()
     }

@@ -216,3 +216,32 @@ fn repl_txn_prompts_for_each_section() {
     p.control(ControlCode::EndOfTransmission);
     assert_eq!(p.exit_code(), 0);
 }
+
+#[test]
+fn repl_lock_and_elect_hold_until_ctrl_c_then_release() {
+    let cluster = TestCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn_repl(&cluster.endpoints(), &dir.path().join("history"));
+    p.prompt();
+
+    p.line("lock door");
+    let key = p.capture(r"(door/[0-9a-f]+)\r\n");
+    p.control(ControlCode::EndOfText);
+    p.prompt();
+    // Ctrl-C revoked the lease: the key is gone.
+    p.line("get door/ --prefix --count-only");
+    p.expect("0\r\n");
+    p.prompt();
+    assert!(key.starts_with("door/"));
+
+    p.line("elect council alpha");
+    p.expect(Regex(r"council/[0-9a-f]+\r\nalpha\r\n"));
+    p.control(ControlCode::EndOfText);
+    p.prompt();
+    p.line("get council/ --prefix --count-only");
+    p.expect("0\r\n");
+    p.prompt();
+
+    p.control(ControlCode::EndOfTransmission);
+    assert_eq!(p.exit_code(), 0);
+}

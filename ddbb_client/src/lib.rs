@@ -3,6 +3,8 @@
 //! - [`client`]: [`Client`] over a list of endpoints: one pipelined connection per endpoint,
 //!   failover to the next endpoint on connection loss, timeout or a replica without quorum,
 //!   and request ids `(client_id, seq)` on every write so retries are applied once;
+//! - [`lease`]: typed `LEASE` commands on [`Client`] and [`KeepAlive`], a task renewing a
+//!   lease every third of its TTL until dropped;
 //! - [`watch`]: [`Watcher`], a watch that resumes from its last revision + 1 on another
 //!   endpoint after a failure;
 //! - [`error`]: [`Error`], named by what the caller does next.
@@ -19,6 +21,7 @@
 
 pub mod client;
 pub mod error;
+pub mod lease;
 mod pipeline;
 pub mod watch;
 
@@ -27,4 +30,5 @@ pub use ddbb_libs::cmd::{KeyRange, RangeView};
 pub use ddbb_libs::kv::{WatchCreateRequest, WatchResponse};
 pub use ddbb_libs::{Consistency, KeyValue, NodeId, RequestId, Revision, StatusReply};
 pub use error::{Error, Result};
+pub use lease::{KeepAlive, LeaseTimeToLive};
 pub use watch::Watcher;

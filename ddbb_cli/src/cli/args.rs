@@ -22,6 +22,9 @@ Examples:
   ddbb txn < ops.txt                     a transaction in etcdctl's txn format
   ddbb compaction 42                     drop the history below revision 42
   ddbb -w table status                   every endpoint's view of the cluster
+  ddbb lease grant 10                    a lease; put KEY VALUE --lease ID attaches keys
+  ddbb lock jobs -- ./run.sh             run a command under a distributed lock
+  ddbb elect jobs node-1                 campaign to be the leader; elect -l jobs observes
   ddbb                                   interactive REPL on the endpoints
 
 Exit status: 0 on success (also for `get` of a missing key, which prints nothing),
@@ -137,6 +140,110 @@ pub enum KvCommand {
         after_help = "Examples:\n  watch greeting\n  watch user/ --prefix --prev-kv\n  watch a c --rev 1 -w json"
     )]
     Watch(WatchArgs),
+    /// Leases (IDs in hex, as etcdctl prints them): grant, revoke, timetolive, list,
+    /// keep-alive. A key put with --lease ID is deleted when the lease expires or is revoked.
+    #[command(
+        after_help = "Examples:\n  lease grant 10\n  put greeting hello --lease 694d77aa9e38260f\n  lease timetolive 694d77aa9e38260f --keys\n  lease keep-alive 694d77aa9e38260f\n  lease revoke 694d77aa9e38260f"
+    )]
+    Lease {
+        /// What to do.
+        #[command(subcommand)]
+        command: LeaseCommand,
+    },
+    /// Acquire the lock NAME (etcd's lock recipe), print its key and hold it until Ctrl-C;
+    /// with a command, run it while holding the lock and exit with its status.
+    #[command(after_help = LOCK_AFTER_HELP)]
+    Lock(LockArgs),
+    /// Campaign in the election NAME with PROPOSAL (etcd's election recipe): once leader,
+    /// print the leader key and proposal and hold the leadership until Ctrl-C. With -l,
+    /// print the current leader and every new one instead.
+    #[command(
+        after_help = "Examples:\n  elect jobs node-1          # blocks until leader, then holds it until Ctrl-C\n  elect -l jobs              # prints the leader, then each new one\n  elect jobs node-2 --ttl 5  # a crashed leader is replaced after 5 s"
+    )]
+    Elect(ElectArgs),
+}
+
+const LOCK_AFTER_HELP: &str = "\
+Holders queue as keys NAME/<lease ID> attached to a lease kept alive by this process; the key
+with the lowest create revision holds the lock. Ctrl-C (or the command's end) revokes the
+lease, which releases the lock; if this process dies, the lock is released when the lease
+expires (--ttl). The command sees ETCD_LOCK_KEY (the key) and ETCD_LOCK_REV (the key's
+create revision: it grows with every new holder, a fencing token).
+
+Examples:
+  lock jobs                                  # prints jobs/<lease ID>, holds until Ctrl-C
+  lock jobs -- sh -c 'echo $ETCD_LOCK_REV'   # runs the command under the lock";
+
+/// `ddbb lease ...`
+#[derive(Subcommand, Debug, Clone)]
+pub enum LeaseCommand {
+    /// Grant a lease of TTL seconds; prints `lease <ID> granted with TTL(<TTL>s)`.
+    Grant {
+        /// Seconds without a keepalive before the lease expires (raised to the cluster's
+        /// minimum).
+        ttl: i64,
+    },
+    /// Revoke a lease, deleting every key attached to it.
+    Revoke {
+        /// The lease ID, in hex.
+        #[arg(value_parser = parse_lease_id)]
+        id: i64,
+    },
+    /// Show a lease's granted and remaining TTL (and its keys with --keys).
+    Timetolive {
+        /// The lease ID, in hex.
+        #[arg(value_parser = parse_lease_id)]
+        id: i64,
+        /// Also list the keys attached to it.
+        #[arg(long)]
+        keys: bool,
+    },
+    /// List every lease.
+    List,
+    /// Renew a lease every third of its TTL, printing each renewal, until Ctrl-C or until the
+    /// lease is gone.
+    KeepAlive {
+        /// The lease ID, in hex.
+        #[arg(value_parser = parse_lease_id)]
+        id: i64,
+        /// Renew it once and exit.
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+/// `ddbb lock`
+#[derive(Args, Debug, Clone)]
+pub struct LockArgs {
+    /// The lock's name; holders queue under NAME/.
+    pub name: OsString,
+    /// A command to run while holding the lock (with ETCD_LOCK_KEY and ETCD_LOCK_REV set);
+    /// the lock is released when it exits.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+    /// TTL of the lease behind the lock, in seconds: how long a crashed holder keeps it.
+    #[arg(long, default_value_t = 10)]
+    pub ttl: i64,
+}
+
+/// `ddbb elect`
+#[derive(Args, Debug, Clone)]
+pub struct ElectArgs {
+    /// The election's name; candidates queue under NAME/.
+    pub name: OsString,
+    /// The value to announce once leader (required unless -l).
+    #[arg(required_unless_present = "listen")]
+    pub proposal: Option<OsString>,
+    /// Observe: print the current leader (key and proposal) and each new one.
+    #[arg(short = 'l', long, conflicts_with = "proposal")]
+    pub listen: bool,
+    /// TTL of the candidate's lease, in seconds: how long a crashed leader stays leader.
+    #[arg(long, default_value_t = 60)]
+    pub ttl: i64,
 }
 
 /// `ddbb watch`
@@ -478,6 +585,34 @@ mod tests {
         assert!(ReplLine::try_parse_from(["put", "k", "v", "--lease", "xyz"]).is_err());
         assert!(ReplLine::try_parse_from(["compaction", "5", "--physical"]).is_ok());
         assert!(ReplLine::try_parse_from(["alarm", "list"]).is_ok());
+    }
+
+    #[test]
+    fn lease_lock_and_elect_parse_like_etcdctl() {
+        let parse = |words: &[&str]| ReplLine::try_parse_from(words).map(|l| l.command);
+        match parse(&["lease", "keep-alive", "694d77aa9e38260f", "--once"]).unwrap() {
+            KvCommand::Lease {
+                command: LeaseCommand::KeepAlive { id, once },
+            } => assert_eq!((id, once), (0x694d_77aa_9e38_260f, true)),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["lease", "timetolive", "ff", "--keys"]).is_ok());
+        assert!(parse(&["lease", "revoke", "xyz"]).is_err());
+        assert!(parse(&["lease", "grant", "ten"]).is_err());
+        // Everything after the name is the command, flags included.
+        match parse(&["lock", "--ttl", "3", "jobs", "sh", "-c", "exit 1"]).unwrap() {
+            KvCommand::Lock(l) => {
+                assert_eq!((l.name.as_os_str(), l.ttl), ("jobs".as_ref(), 3));
+                assert_eq!(l.command, ["sh", "-c", "exit 1"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["elect", "-l", "council"]).unwrap() {
+            KvCommand::Elect(e) => assert!(e.listen && e.proposal.is_none() && e.ttl == 60),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["elect", "council"]).is_err(), "no proposal, no -l");
+        assert!(parse(&["elect", "-l", "council", "p"]).is_err());
     }
 
     #[test]

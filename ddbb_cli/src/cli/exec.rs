@@ -15,8 +15,8 @@ use ddbb_libs::kv::{SortOrder, SortTarget};
 use ddbb_libs::{Command, Consistency, Frame, KeyValue};
 
 use super::args::{
-    AlarmCommand, ConsistencyArg, DelArgs, GetArgs, KvCommand, MemberCommand, OrderArg, PutArgs,
-    SortByArg,
+    AlarmCommand, ConsistencyArg, DelArgs, GetArgs, KvCommand, LeaseCommand, MemberCommand,
+    OrderArg, PutArgs, SortByArg,
 };
 use super::txn::TxnInput;
 use super::CliError;
@@ -110,6 +110,12 @@ pub async fn execute(
                 "watch is a stream: run it with cli::watch::stream".into(),
             ))
         }
+        KvCommand::Lease { command } => lease(client, command).await?,
+        KvCommand::Lock(_) | KvCommand::Elect(_) => {
+            return Err(CliError::Usage(
+                "lock and elect hold a lease: run them with cli::lock::stream".into(),
+            ))
+        }
         KvCommand::Ping => {
             let start = Instant::now();
             client.ping().await?;
@@ -117,6 +123,41 @@ pub async fn execute(
         }
     };
     Ok(report)
+}
+
+/// `lease grant|revoke|timetolive|list|keep-alive --once`, with etcdctl's error texts.
+async fn lease(client: &Client, command: &LeaseCommand) -> Result<Report, CliError> {
+    let failed = |context| move |source| CliError::Failed { context, source };
+    Ok(match *command {
+        LeaseCommand::Grant { ttl } => {
+            let (id, ttl) = client
+                .lease_grant(ttl, 0)
+                .await
+                .map_err(failed("failed to grant lease"))?;
+            Report::LeaseGranted { id, ttl }
+        }
+        LeaseCommand::Revoke { id } => {
+            client
+                .lease_revoke(id)
+                .await
+                .map_err(failed("failed to revoke lease"))?;
+            Report::LeaseRevoked(id)
+        }
+        LeaseCommand::Timetolive { id, keys } => Report::LeaseTtl {
+            lease: client.lease_time_to_live(id, keys).await?,
+            keys,
+        },
+        LeaseCommand::List => Report::Leases(client.lease_list().await?),
+        LeaseCommand::KeepAlive { id, once: true } => Report::LeaseKeptAlive {
+            id,
+            ttl: client.lease_keep_alive_once(id).await?,
+        },
+        LeaseCommand::KeepAlive { once: false, .. } => {
+            return Err(CliError::Usage(
+                "lease keep-alive is a stream: run it with cli::lock::stream".into(),
+            ))
+        }
+    })
 }
 
 /// How to show a request's reply.
@@ -346,7 +387,7 @@ async fn txn(client: &Client, input: TxnInput) -> Result<Report, CliError> {
 }
 
 /// Exactly one key: `[key, key\0)`.
-fn single_key(key: Bytes) -> KeyRange {
+pub fn single_key(key: Bytes) -> KeyRange {
     let mut end = key.to_vec();
     end.push(0);
     KeyRange {

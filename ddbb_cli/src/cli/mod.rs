@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod exec;
+pub mod lock;
 pub mod txn;
 pub mod watch;
 
@@ -29,6 +30,20 @@ pub enum CliError {
     /// (`etcdserver: ...`) are shown as they are, as etcdctl shows them.
     #[error("{}", client_error_text(.0))]
     Client(#[from] Error),
+    /// A request failed; like etcdctl, the message says what was being done
+    /// (`failed to revoke lease (etcdserver: requested lease not found)`).
+    #[error("{context} ({})", client_error_text(.source))]
+    Failed {
+        /// What was being done.
+        context: &'static str,
+        /// Why it failed.
+        source: Error,
+    },
+    /// Interrupted before the command got what it waited for (a lock, a leadership); etcdctl
+    /// says `context canceled`. Exit status 1, so that `timeout -s INT 5 ddbb lock NAME --
+    /// cmd` does not look like a success.
+    #[error("interrupted before {0}")]
+    Interrupted(&'static str),
     /// Bad arguments or input.
     #[error("{0}")]
     Usage(String),
@@ -52,7 +67,12 @@ impl CliError {
     /// 2 for bad arguments or input, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::Client(Error::InvalidInput(_)) => 2,
+            CliError::Usage(_)
+            | CliError::Client(Error::InvalidInput(_))
+            | CliError::Failed {
+                source: Error::InvalidInput(_),
+                ..
+            } => 2,
             _ => 1,
         }
     }
@@ -64,6 +84,21 @@ pub fn one_shot(global: &GlobalArgs, command: &KvCommand) -> Result<ExitCode, Cl
     let hex = global.output.hex;
     if let KvCommand::Watch(args) = command {
         return watch_until_interrupted(&client, args, global);
+    }
+    if lock::is_stream(command) {
+        let style = Style {
+            format: global.output.write_out.unwrap_or_default(),
+            hex,
+            raw: !std::io::stdout().is_terminal(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let code = runtime.block_on(async {
+            let interrupted = lock::interrupt_signals()?;
+            lock::stream(&client, command, style, interrupted).await
+        })?;
+        return Ok(ExitCode::from(code));
     }
     let stdin = if let KvCommand::Txn(t) = command {
         let prompt = t.interactive || std::io::stdin().is_terminal();

@@ -11,7 +11,8 @@
 //! - The prompt names the endpoint in use and the leader, refreshed before each line.
 //! - After each command a dimmed line gives its latency (when stdout is a terminal).
 //! - Colours only when stdin and stdout are terminals and `NO_COLOR` is unset.
-//! - Ctrl-C cancels the line being typed, or the command running; Ctrl-D exits.
+//! - Ctrl-C cancels the line being typed, or the command running (`lock` and `elect` release
+//!   the lock or resign first); Ctrl-D exits.
 //! - `txn` prompts for its compares, success and failure requests (etcdctl's `txn -i`),
 //!   checking each line as it is entered; a blank line ends a section, Ctrl-C drops the
 //!   transaction.
@@ -32,7 +33,9 @@ use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 use tokio::runtime::Runtime;
 
-use crate::cli::{complain, exec, say, txn, watch, write_stdout, CliError, KvCommand, ReplLine};
+use crate::cli::{
+    complain, exec, lock, say, txn, watch, write_stdout, CliError, KvCommand, ReplLine,
+};
 use crate::output::{Format, Style};
 use crate::playground::Playground;
 use crate::words;
@@ -265,6 +268,22 @@ impl Repl<'_, '_> {
             let client = self.client.clone();
             if let Some(Err(e)) = self.cancellable(watch::stream(&client, args, style)) {
                 self.error(&e.to_string());
+            }
+            return Flow::Continue;
+        }
+        if lock::is_stream(&parsed.command) {
+            // Ctrl-C releases the lock (resigns, stops renewing) and returns to the prompt.
+            let client = self.client.clone();
+            let interrupted = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            match self
+                .runtime
+                .block_on(lock::stream(&client, &parsed.command, style, interrupted))
+            {
+                Ok(0) => {}
+                Ok(code) => self.error(&format!("the command exited with status {code}")),
+                Err(e) => self.error(&e.to_string()),
             }
             return Flow::Continue;
         }

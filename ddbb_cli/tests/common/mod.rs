@@ -437,3 +437,127 @@ impl Pty {
         }
     }
 }
+
+/// A `ddbb` process that keeps running (`lock`, `elect`, `lease keep-alive`): its stdout
+/// arrives line by line; it is killed (by PID) when dropped.
+pub struct Background {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: Arc<std::sync::Mutex<String>>,
+    args: Vec<String>,
+}
+
+impl Background {
+    /// Starts `ddbb --endpoints <endpoints> args...`.
+    pub fn spawn(endpoints: &str, args: &[&str]) -> Background {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ddbb"))
+            .args(["--endpoints", endpoints])
+            .args(args)
+            .env_remove("DDBB_ENDPOINTS")
+            .env("DDBB_HISTORY", "")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ddbb");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
+            }
+        });
+        Background {
+            child,
+            lines,
+            stderr,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The next line on its stdout, waiting up to [`DEADLINE`].
+    pub fn line(&mut self) -> String {
+        match self.lines.recv_timeout(DEADLINE) {
+            Ok(line) => line,
+            Err(e) => panic!(
+                "ddbb {:?}: no line ({e}); stderr: {}",
+                self.args,
+                self.stderr()
+            ),
+        }
+    }
+
+    /// A line it already printed, if any (no waiting).
+    pub fn try_line(&mut self) -> Option<String> {
+        self.lines.try_recv().ok()
+    }
+
+    /// Sends `signal` (`INT`, `TERM`, `KILL`) to it by PID.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Its exit code if it has ended.
+    pub fn try_exit(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .expect("try_wait")
+            .map(|s| s.code().unwrap_or(-1))
+    }
+
+    /// Waits for it to end (up to [`DEADLINE`]); returns its exit code (-1: by a signal).
+    pub fn exit_code(&mut self) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(code) = self.try_exit() {
+                return code;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "ddbb {:?} did not end; stderr: {}",
+                self.args,
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
