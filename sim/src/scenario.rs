@@ -24,18 +24,33 @@ impl Scenario {
     /// `replicas` replicas started at time 0; the network, tick skews and timeouts are drawn
     /// from `seed` as in a random run.
     pub fn new(seed: u64, replicas: usize) -> Scenario {
-        let options = SimOptions {
+        Scenario::start(World::new(Scenario::options(seed, replicas)))
+    }
+
+    fn options(seed: u64, replicas: usize) -> SimOptions {
+        SimOptions {
             seed,
             replicas,
             clients: 0,
             steps: u64::MAX,
             ..SimOptions::default()
-        };
-        let mut world = World::new(options);
+        }
+    }
+
+    fn start(mut world: World) -> Scenario {
         for i in 0..world.nodes.len() {
             world.start(i);
         }
         Scenario { world }
+    }
+
+    /// Like [`Scenario::new`] on a network that loses and holds up nothing (delays stay
+    /// random): for checks that need a stable leader.
+    pub fn calm(seed: u64, replicas: usize) -> Scenario {
+        let mut world = World::new(Scenario::options(seed, replicas));
+        world.net.params.drop = 0.0;
+        world.net.params.slow = 0.0;
+        Scenario::start(world)
     }
 
     /// Virtual time since the start.
@@ -93,7 +108,11 @@ impl Scenario {
     ) -> Option<Response> {
         let i = id as usize - 1;
         let (tx, mut rx) = oneshot::channel();
-        self.world.nodes[i].up.as_mut()?.requests.push_back(make(tx));
+        self.world.nodes[i]
+            .up
+            .as_mut()?
+            .requests
+            .push_back(make(tx));
         self.world.schedule_wake(i);
         let deadline = self.world.now.saturating_add(micros(limit));
         while self.world.now < deadline {
