@@ -558,3 +558,79 @@ fn the_grpc_address_that_status_shows_serves_etcd_clients() {
         assert_eq!(out, "from-grpc\ng\nfrom-resp\nr\n");
     }
 }
+
+/// The first `n` lines a long-running command prints; then it gets SIGINT (Ctrl-C) and its
+/// exit code is returned too.
+fn first_lines(mut cmd: std::process::Command, n: usize) -> (String, Option<i32>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut text = String::new();
+    for _ in 0..n {
+        out.read_line(&mut text).expect("a line");
+    }
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    (text, child.wait().expect("wait").code())
+}
+
+/// `ddbb watch` from a past revision prints what `etcdctl watch` prints for the same history,
+/// `-w json` gives one object per response, and Ctrl-C (SIGINT) ends it with status 0.
+#[test]
+fn watch_prints_like_etcdctl() {
+    use std::process::Command;
+
+    let cluster = TestCluster::start(3);
+    let e = cluster.endpoints();
+    for args in [
+        &["put", "w/a", "1"][..],
+        &["put", "w/b", "2"],
+        &["put", "w/a", "3"],
+        &["del", "w/a"],
+        &["put", "other", "x"],
+    ] {
+        ddbb_on(&e, args).ok();
+    }
+    let expected = "PUT\nw/a\n1\nPUT\nw/b\n2\nPUT\nw/a\n1\nw/a\n3\nDELETE\nw/a\n3\nw/a\n\n";
+    let lines = expected.lines().count();
+    let watch = ["watch", "w/", "--prefix", "--rev", "2", "--prev-kv"];
+    let mut ours = Command::new(env!("CARGO_BIN_EXE_ddbb"));
+    ours.args(["--endpoints", &e]).args(watch);
+    let (text, code) = first_lines(ours, lines);
+    assert_eq!(text, expected);
+    assert_eq!(code, Some(0), "Ctrl-C ends a watch with status 0");
+
+    let mut json = Command::new(env!("CARGO_BIN_EXE_ddbb"));
+    json.args([
+        "--endpoints",
+        &e,
+        "-w",
+        "json",
+        "watch",
+        "w/b",
+        "--rev",
+        "2",
+    ]);
+    let (line, _) = first_lines(json, 1);
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(v["events"][0]["type"], "PUT");
+    assert_eq!(v["events"][0]["kv"]["key"], "w/b");
+    assert_eq!(v["events"][0]["kv"]["mod_revision"], 3);
+
+    if etcdctl_installed() {
+        let mut etcdctl = Command::new("etcdctl");
+        etcdctl
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &cluster.grpc_endpoint(1)])
+            .args(watch);
+        let (theirs, _) = first_lines(etcdctl, lines);
+        assert_eq!(text, theirs, "ddbb watch and etcdctl watch differ");
+    }
+}

@@ -245,3 +245,24 @@ fn repl_lock_and_elect_hold_until_ctrl_c_then_release() {
     p.control(ControlCode::EndOfTransmission);
     assert_eq!(p.exit_code(), 0);
 }
+
+#[test]
+fn repl_watch_prints_events_until_ctrl_c() {
+    let cluster = TestCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = spawn_repl(&cluster.endpoints(), &dir.path().join("history"));
+    p.prompt();
+    common::ddbb_on(&cluster.endpoints(), &["put", "w/a", "1"]).ok();
+    // From revision 2: the history, then what happens while watching.
+    p.line("watch w/ --prefix --rev 2 --prev-kv");
+    p.expect("PUT\r\nw/a\r\n1\r\n");
+    common::ddbb_on(&cluster.endpoints(), &["put", "w/a", "2"]).ok();
+    p.expect("PUT\r\nw/a\r\n1\r\nw/a\r\n2\r\n");
+    p.control(ControlCode::EndOfText);
+    p.prompt();
+    p.line("get w/a --print-value-only");
+    p.expect("2\r\n");
+    p.prompt();
+    p.control(ControlCode::EndOfTransmission);
+    assert_eq!(p.exit_code(), 0);
+}
