@@ -12,7 +12,7 @@ use bytes::Bytes;
 use common::*;
 use ddbb_proto::etcdserverpb as pb;
 use ddbb_proto::etcdserverpb::kv_client::KvClient;
-use ddbb_proto::etcdserverpb::lease_client::LeaseClient;
+use ddbb_proto::etcdserverpb::auth_client::AuthClient;
 use ddbb_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use ddbb_proto::health::health_client::HealthClient;
 use pb::compare::{CompareResult, CompareTarget, TargetUnion};
@@ -493,8 +493,8 @@ async fn bad_input_gets_etcds_errors_and_the_replica_stays_up() {
     drop(raw);
 
     // Unimplemented services answer Unimplemented; health says SERVING.
-    let e = LeaseClient::new(ch.clone())
-        .lease_grant(pb::LeaseGrantRequest { ttl: 5, id: 0 })
+    let e = AuthClient::new(ch.clone())
+        .auth_enable(pb::AuthEnableRequest {})
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unimplemented);
