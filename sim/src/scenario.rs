@@ -167,4 +167,27 @@ impl Scenario {
     pub fn heal(&mut self) {
         self.world.heal_links();
     }
+
+    /// Power cut of replica `id`: it stops, and its disk keeps only what was synced.
+    pub fn crash(&mut self, id: NodeId) {
+        self.world.crash(id as usize - 1, false);
+    }
+
+    /// Starts replica `id` again (it recovers from its disk).
+    pub fn restart(&mut self, id: NodeId) {
+        self.world.start(id as usize - 1);
+    }
+
+    /// Sets every replica's `--snapshot-every` (takes effect at their next start).
+    pub fn set_snapshot_every(&mut self, every: usize) {
+        for node in &mut self.world.nodes {
+            node.config.snapshot_every = every;
+        }
+    }
+
+    /// Replica `id`'s status, if it runs.
+    pub fn status(&self, id: NodeId) -> Option<ddbb_libs::StatusReply> {
+        let up = self.world.nodes[id as usize - 1].up.as_ref()?;
+        Some(up.replica.status())
+    }
 }
