@@ -22,15 +22,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 async fn channel(addr: SocketAddr) -> Channel {
-    wait_until(&format!("gRPC on {addr}"), || async {
-        Channel::from_shared(format!("http://{addr}"))
-            .ok()?
-            .timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .ok()
-    })
-    .await
+    grpc_channel(addr, Some(Duration::from_secs(10))).await
 }
 
 fn b(s: &str) -> Bytes {
@@ -544,7 +536,7 @@ async fn ten_thousand_concurrent_streams() {
     let addr = cluster.grpc(1);
     let mut channels = Vec::new();
     for _ in 0..10 {
-        channels.push(channel(addr).await);
+        channels.push(grpc_channel(addr, None).await); // no deadline: streams stay open
     }
     let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut watches = Vec::new();

@@ -130,6 +130,25 @@ impl Drop for RealEtcd {
     }
 }
 
+/// A 3-replica DDBB with etcdctl pointed at a follower's gRPC port, once it is healthy.
+async fn ddbb_through_a_follower(ctl_bin: &str) -> (Cluster, Ctl) {
+    let cluster = Cluster::start_grpc(3, &[]);
+    let leader = cluster.wait_for_leader().await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let ctl = Ctl::new(ctl_bin, &[cluster.grpc(follower)]);
+    ctl.wait_healthy().await;
+    (cluster, ctl)
+}
+
+/// A real etcd with etcdctl pointed at it, once healthy; `None` without etcd installed.
+async fn real_etcd(ctl_bin: &str) -> Option<(RealEtcd, Ctl)> {
+    let etcd_bin = tool("etcd", "etcd-server")?;
+    let etcd = RealEtcd::start(&etcd_bin);
+    let ctl = Ctl::new(ctl_bin, &[etcd.client]);
+    ctl.wait_healthy().await;
+    Some((etcd, ctl))
+}
+
 /// Zeroes what differs between clusters in etcdctl's output: the header's cluster id, member
 /// id and raft term (JSON and `-w fields`).
 fn normalize(out: Out) -> Out {
@@ -248,11 +267,7 @@ async fn etcdctl_kv_matches_real_etcd() {
     let Some(ctl_bin) = tool("etcdctl", "etcd-client") else {
         return;
     };
-    let cluster = Cluster::start_grpc(3, &[]);
-    let leader = cluster.wait_for_leader().await;
-    let follower = if leader == 1 { 2 } else { 1 };
-    let ddbb = Ctl::new(&ctl_bin, &[cluster.grpc(follower)]);
-    ddbb.wait_healthy().await;
+    let (_cluster, ddbb) = ddbb_through_a_follower(&ctl_bin).await;
     let got = run_script(&ddbb);
 
     // What does not need etcd to be known.
@@ -289,12 +304,9 @@ async fn etcdctl_kv_matches_real_etcd() {
         assert_eq!(out.ok, expect_ok, "{step:?}: {out:?}");
     }
 
-    let Some(etcd_bin) = tool("etcd", "etcd-server") else {
+    let Some((_etcd, real)) = real_etcd(&ctl_bin).await else {
         return;
     };
-    let etcd = RealEtcd::start(&etcd_bin);
-    let real = Ctl::new(&ctl_bin, &[etcd.client]);
-    real.wait_healthy().await;
     let want = run_script(&real);
     for ((step, got), want) in script().iter().zip(&got).zip(&want) {
         assert_eq!(got, want, "DDBB and etcd differ on etcdctl {:?}", step.0);
@@ -512,11 +524,7 @@ async fn etcdctl_watch_matches_real_etcd() {
     let Some(ctl_bin) = tool("etcdctl", "etcd-client") else {
         return;
     };
-    let cluster = Cluster::start_grpc(3, &[]);
-    let leader = cluster.wait_for_leader().await;
-    let follower = if leader == 1 { 2 } else { 1 };
-    let ddbb = Ctl::new(&ctl_bin, &[cluster.grpc(follower)]);
-    ddbb.wait_healthy().await;
+    let (_cluster, ddbb) = ddbb_through_a_follower(&ctl_bin).await;
     let got = watch_script(&ddbb);
     assert_eq!(
         got[0],
@@ -525,12 +533,9 @@ async fn etcdctl_watch_matches_real_etcd() {
     );
     assert_eq!(events_printed(&got[2]), 4, "{}", got[2]);
     assert_eq!(events_printed(&got[3]), 3, "{}", got[3]);
-    let Some(etcd_bin) = tool("etcd", "etcd-server") else {
+    let Some((_etcd, real)) = real_etcd(&ctl_bin).await else {
         return;
     };
-    let etcd = RealEtcd::start(&etcd_bin);
-    let real = Ctl::new(&ctl_bin, &[etcd.client]);
-    real.wait_healthy().await;
     let want = watch_script(&real);
     for (i, (got, want)) in got.iter().zip(&want).enumerate() {
         assert_eq!(got, want, "DDBB and etcd differ on watch script step {i}");
@@ -636,22 +641,16 @@ async fn etcdctl_lease_matches_real_etcd() {
     let Some(ctl_bin) = tool("etcdctl", "etcd-client") else {
         return;
     };
-    let cluster = Cluster::start_grpc(3, &[]);
-    cluster.wait_for_leader().await;
-    let ddbb = Ctl::new(&ctl_bin, &cluster.grpc_addrs);
-    ddbb.wait_healthy().await;
+    let (_cluster, ddbb) = ddbb_through_a_follower(&ctl_bin).await;
     let got = lease_script(&ddbb);
     assert_eq!(
         got[0].error,
         "Error: failed to grant lease (etcdserver: too large lease TTL)"
     );
     assert_eq!(got[4].error, "Error: etcdserver: requested lease not found");
-    let Some(etcd_bin) = tool("etcd", "etcd-server") else {
+    let Some((_etcd, real)) = real_etcd(&ctl_bin).await else {
         return;
     };
-    let etcd = RealEtcd::start(&etcd_bin);
-    let real = Ctl::new(&ctl_bin, &[etcd.client]);
-    real.wait_healthy().await;
     let want = lease_script(&real);
     for (i, (got, want)) in got.iter().zip(&want).enumerate() {
         assert_eq!(got, want, "DDBB and etcd differ on lease script step {i}");

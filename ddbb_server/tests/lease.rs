@@ -17,14 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 async fn channel(addr: SocketAddr) -> Channel {
-    wait_until(&format!("gRPC on {addr}"), || async {
-        Channel::from_shared(format!("http://{addr}"))
-            .ok()?
-            .connect()
-            .await
-            .ok()
-    })
-    .await
+    grpc_channel(addr, None).await
 }
 
 fn put(key: &str, lease: i64) -> pb::PutRequest {

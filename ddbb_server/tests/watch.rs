@@ -22,14 +22,7 @@ use tonic::Streaming;
 type Seen = (i64, Bytes, Bytes, bool);
 
 async fn channel(addr: SocketAddr) -> Channel {
-    wait_until(&format!("gRPC on {addr}"), || async {
-        Channel::from_shared(format!("http://{addr}"))
-            .ok()?
-            .connect()
-            .await
-            .ok()
-    })
-    .await
+    grpc_channel(addr, None).await
 }
 
 fn create(key: &str, end: &[u8], start: i64) -> pb::WatchRequest {

@@ -20,15 +20,8 @@ pub async fn put_with_expiry(
     requests: mpsc::Sender<Request>,
     reply: oneshot::Sender<Response>,
 ) {
-    let Some(outcome) = grant(&requests, expire_ms).await else {
+    let Some((lease, reply)) = grant(&requests, expire_ms, reply).await else {
         return;
-    };
-    let lease = match &outcome.result {
-        Ok(WriteResponse::LeaseGrant(g)) => g.id,
-        _ => {
-            let _ = reply.send(Response::Write(outcome));
-            return;
-        }
     };
     attach_lease(&mut put, lease);
     if let Some(outcome) = write(&requests, put).await {
@@ -60,15 +53,8 @@ pub async fn expire(
     reply: oneshot::Sender<Response>,
 ) {
     let ms = u64::try_from(seconds).unwrap_or(0).saturating_mul(1000);
-    let Some(outcome) = grant(&requests, ms).await else {
+    let Some((lease, reply)) = grant(&requests, ms, reply).await else {
         return;
-    };
-    let lease = match &outcome.result {
-        Ok(WriteResponse::LeaseGrant(g)) => g.id,
-        _ => {
-            let _ = reply.send(Response::Write(outcome));
-            return;
-        }
     };
     let put = WriteRequest::Put(PutRequest {
         key,
@@ -144,13 +130,24 @@ pub async fn ttl(key: Bytes, requests: mpsc::Sender<Request>, reply: oneshot::Se
     }
 }
 
-async fn grant(requests: &mpsc::Sender<Request>, ttl_ms: u64) -> Option<WriteOutcome> {
+/// Grants a lease of `ttl_ms` (whole seconds, rounded up): its id, and `reply` back for the
+/// next step; `None` when the grant failed (its outcome was sent on `reply`) or the loop is
+/// gone.
+async fn grant(
+    requests: &mpsc::Sender<Request>,
+    ttl_ms: u64,
+    reply: oneshot::Sender<Response>,
+) -> Option<(i64, oneshot::Sender<Response>)> {
     let ttl = i64::try_from(ttl_ms.div_ceil(1000)).unwrap_or(i64::MAX);
-    write(
-        requests,
-        WriteRequest::LeaseGrant(LeaseGrantRequest { ttl, id: 0 }),
-    )
-    .await
+    let grant = WriteRequest::LeaseGrant(LeaseGrantRequest { ttl, id: 0 });
+    let outcome = write(requests, grant).await?;
+    match &outcome.result {
+        Ok(WriteResponse::LeaseGrant(g)) => Some((g.id, reply)),
+        _ => {
+            let _ = reply.send(Response::Write(outcome));
+            None
+        }
+    }
 }
 
 /// `--unsafe-split-txns`: the compares and the first operation of each branch as one write,

@@ -238,6 +238,22 @@ impl Drop for Cluster {
     }
 }
 
+/// A gRPC channel to `addr`, once it accepts connections; `timeout` bounds each unary call
+/// (leave it `None` for long-lived streams).
+pub async fn grpc_channel(
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+) -> tonic::transport::Channel {
+    wait_until(&format!("gRPC on {addr}"), || async {
+        let mut endpoint = tonic::transport::Channel::from_shared(format!("http://{addr}")).ok()?;
+        if let Some(t) = timeout {
+            endpoint = endpoint.timeout(t);
+        }
+        endpoint.connect().await.ok()
+    })
+    .await
+}
+
 /// Polls `check` until it returns `Some`, or panics after [`DEADLINE`].
 pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
 where
