@@ -12,18 +12,24 @@
 //!    oldest key under the prefix in the same revision; the key's create revision is the
 //!    **fencing token**. Until the key is the oldest, the client reads the newest key older
 //!    than its own and watches it for its deletion (re-reading at least every second);
-//! 3. **guarded increments** (1 or 2 per hold, each after up to 100 ms): a read-only Txn reads the counter (value and
-//!    mod revision) and the fence; then a Txn comparing that the lock key still has the
-//!    token as create revision and that the fence (20 zero-padded digits, so that bytes
-//!    compare as numbers) is below token + 1 sets the fence to the token and the counter to
-//!    the value read + 1. A compare that fails reads the lock key, to record whether the
-//!    lock was lost (`:held false`: the fencing compare stopped a stale holder);
+//! 3. **guarded increments** (1 or 2 per hold, each after up to 100 ms of holding): a
+//!    read-only Txn reads the counter (value and mod revision) and the fence; then a Txn
+//!    comparing that the lock key still has the token as create revision and that the fence
+//!    (20 zero-padded digits, so that bytes compare as numbers) is below token + 1 sets the
+//!    fence to the token and the counter to the value read + 1. A compare that fails reads
+//!    the lock key, to record whether the lock was lost (`:held false`: the fencing compare
+//!    stopped a stale holder);
 //! 4. **release**: revoke the lease, which deletes the lock key.
 //!
 //! The client believes it holds the lock from the acquisition's completion until it learns
 //! otherwise or invokes the release; a request in flight to a paused replica keeps it
-//! believing, which is the case fencing exists for. The checker is
-//! [`crate::checker::lock`]; the history shape is [`crate::lock_history`].
+//! believing, which is the case fencing exists for. Like etcd's recipe, a waiter does not
+//! check that its own key still exists: one whose lease expired while its replica was paused
+//! finds no older key when it resumes and believes it acquired the lock, and only its guarded
+//! write, rejected, tells it otherwise. Both kinds of overlap show up in runs with pauses: a
+//! holder whose read or write is stuck in its paused replica while others acquire, and such
+//! a waiter. The checker is [`crate::checker::lock`]; the history shape is
+//! [`crate::lock_history`].
 
 use std::sync::Arc;
 use std::time::Duration;
