@@ -124,6 +124,10 @@ pub struct ServerArgs {
     /// revision loses the first event it is owed.
     #[arg(long, hide = true)]
     pub unsafe_watch_drop_resumed_event: bool,
+    /// UNSAFE, for tests of lin_test's lock workload only: every replica, followers included,
+    /// expires leases by its own clock, a follower's running 10 times fast.
+    #[arg(long, hide = true)]
+    pub unsafe_follower_lease_expiry: bool,
     /// Tests only: journal every file-system operation on the data dir to this file, so a
     /// power-cut drill can rebuild what only synced data would leave (see `storage::disk`).
     #[arg(long, hide = true)]
@@ -158,6 +162,7 @@ impl ServerArgs {
         c.unsafe_local_reads = self.unsafe_local_reads;
         c.unsafe_split_txns = self.unsafe_split_txns;
         c.unsafe_watch_drop_resumed_event = self.unsafe_watch_drop_resumed_event;
+        c.unsafe_follower_lease_expiry = self.unsafe_follower_lease_expiry;
         c.max_txn_ops = self.max_txn_ops;
         c.quota_backend_bytes = self.quota_backend_bytes;
         c.auto_compaction = crate::replica::AutoCompaction::parse(

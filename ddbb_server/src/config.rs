@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub unsafe_split_txns: bool,
     /// UNSAFE, tests only: a watch resuming from a start revision loses its first event.
     pub unsafe_watch_drop_resumed_event: bool,
+    /// UNSAFE, tests only: followers expire leases too, by a clock running 10 times fast.
+    pub unsafe_follower_lease_expiry: bool,
 }
 
 impl ServerConfig {
@@ -118,6 +120,7 @@ impl ServerConfig {
             unsafe_local_reads: false,
             unsafe_split_txns: false,
             unsafe_watch_drop_resumed_event: false,
+            unsafe_follower_lease_expiry: false,
         }
     }
 

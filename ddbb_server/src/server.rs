@@ -124,6 +124,9 @@ pub async fn start_with_faults(
     if config.unsafe_watch_drop_resumed_event {
         warn!("UNSAFE: --unsafe-watch-drop-resumed-event drops the first event of resumed watches; for tests only");
     }
+    if config.unsafe_follower_lease_expiry {
+        warn!("UNSAFE: --unsafe-follower-lease-expiry lets followers expire leases by a clock running 10 times fast; for tests only");
+    }
     if config.unsafe_local_reads {
         warn!("UNSAFE: --unsafe-local-reads answers linearizable reads from local state; for tests only");
     }

@@ -41,6 +41,12 @@
 //!   revision log holding every acknowledged put, and that every watcher caught up after
 //!   healing; driven in a run by [`watch_workload`] and [`watcher`] (`--workload watch`,
 //!   over etcd's gRPC `Put` and `Watch`).
+//! - [`lock_history`] and [`checker::lock`]: lock histories (leases, keepalive answers,
+//!   acquisitions with their fencing tokens, guarded increments, losses, releases) and a
+//!   checker that guarded writes never interleave and lose no increment, that no lease is
+//!   seen gone before a keepalive's TTL has passed, and that reports unguarded overlaps of
+//!   believed-holding intervals as a warning; driven in a run by [`lock_workload`]
+//!   (`--workload lock`, etcd's lock recipe over gRPC `Lease`, `Txn`, `Range` and `Watch`).
 //!
 //! ```
 //! use lin_test::{check_operations, pair_operations, parse_events, CheckOptions, Verdict};
@@ -79,6 +85,8 @@ pub mod edn;
 mod error;
 pub mod generator;
 pub mod history;
+pub mod lock_history;
+pub mod lock_workload;
 pub mod model;
 pub mod nemesis;
 pub mod network;

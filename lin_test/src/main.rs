@@ -80,6 +80,12 @@ enum WorkloadArg {
     /// their last revision + 1 on other replicas; checked for one gap-free, duplicate-free
     /// revision order that holds every acknowledged put.
     Watch,
+    /// Clients take a lock with etcd's recipe (a lease kept alive, a key under a prefix, the
+    /// oldest key holds) and increment a counter in a Txn guarded by the fencing token (the
+    /// key's create revision); checked for guarded writes that never interleave, no lost
+    /// increment and no early lease expiry. Unguarded overlaps (two clients believing they
+    /// hold the lock) are reported as a warning.
+    Lock,
 }
 
 /// Arguments of `lin_test run`.
@@ -92,6 +98,10 @@ struct RunArgs {
     /// replica c % nodes + 1 (the writers of `--workload watch`).
     #[arg(long, default_value_t = 10)]
     clients: usize,
+    /// Lease TTL of `--workload lock`, in seconds (the servers' minimum is 1.5 election
+    /// timeouts, rounded up).
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    lock_ttl: i64,
     /// Watchers of `--workload watch` (0: one per replica; watcher w starts on replica
     /// w % nodes + 1).
     #[arg(long, default_value_t = 0)]
@@ -153,6 +163,11 @@ struct RunArgs {
     /// gaps.
     #[arg(long)]
     unsafe_watch_drop_resumed_event: bool,
+    /// UNSAFE server mode for proving the lock workload: followers expire leases too, by a
+    /// clock running 10 times fast. A `--workload lock` run must then report early lease
+    /// expiries (and unguarded overlaps), while fencing keeps the guarded counter correct.
+    #[arg(long)]
+    unsafe_follower_lease_expiry: bool,
     /// Give up checking a key after this many seconds (verdict unknown).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     check_timeout: f64,
@@ -234,6 +249,12 @@ impl RunArgs {
         if self.unsafe_watch_drop_resumed_event {
             extra.push("--unsafe-watch-drop-resumed-event".into());
         }
+        if self.unsafe_follower_lease_expiry {
+            extra.push("--unsafe-follower-lease-expiry".into());
+        }
+        if self.lock_ttl < 1 {
+            bail!("--lock-ttl must be at least 1 second");
+        }
         if self.max_txn_ops == 0 {
             bail!("--max-txn-ops must be positive");
         }
@@ -254,8 +275,10 @@ impl RunArgs {
                 WorkloadArg::Register => lin_test::runner::WorkloadKind::Register,
                 WorkloadArg::Txn => lin_test::runner::WorkloadKind::Txn,
                 WorkloadArg::Watch => lin_test::runner::WorkloadKind::Watch,
+                WorkloadArg::Lock => lin_test::runner::WorkloadKind::Lock,
             },
             max_txn_ops: self.max_txn_ops,
+            lock_ttl: self.lock_ttl,
             faults,
             nemesis_interval: seconds("nemesis-interval", self.nemesis_interval)?,
             latency: Duration::from_millis(self.latency_ms),
@@ -330,10 +353,12 @@ impl RunArgs {
         Ok(match outcome.overall {
             Overall::Linearizable { .. }
             | Overall::StrictSerializable { .. }
-            | Overall::WatchValid { .. } => EXIT_LINEARIZABLE,
+            | Overall::WatchValid { .. }
+            | Overall::LockValid { .. } => EXIT_LINEARIZABLE,
             Overall::NotLinearizable { .. }
             | Overall::NotStrictSerializable { .. }
-            | Overall::WatchInvalid { .. } => EXIT_NOT_LINEARIZABLE,
+            | Overall::WatchInvalid { .. }
+            | Overall::LockInvalid { .. } => EXIT_NOT_LINEARIZABLE,
             Overall::Unknown { .. } => EXIT_UNKNOWN_OR_ERROR,
         })
     }
@@ -383,6 +408,9 @@ impl CheckArgs {
         }
         if lin_test::watch_history::is_watch_history(&text) {
             return check_watch_history(&text, &file.to_string());
+        }
+        if lin_test::lock_history::is_lock_history(&text) {
+            return check_lock_history(&text, &file.to_string());
         }
         let events = parse_events(&text).with_context(|| format!("{file}"))?;
         let ops = pair_operations(&events).with_context(|| format!("{file}"))?;
@@ -473,6 +501,38 @@ fn check_watch_history(text: &str, file: &str) -> anyhow::Result<u8> {
         ok + fail + info,
         if report.valid() {
             "valid watch streams".to_string()
+        } else {
+            format!("NOT valid: {}", report.problem_list())
+        },
+        report.elapsed.as_secs_f64()
+    );
+    Ok(if report.valid() {
+        EXIT_LINEARIZABLE
+    } else {
+        EXIT_NOT_LINEARIZABLE
+    })
+}
+
+/// `lin_test check` on a lock history (`--workload lock`): the lock checker.
+fn check_lock_history(text: &str, file: &str) -> anyhow::Result<u8> {
+    use lin_test::checker::lock::{check_lock, LockCheckOptions};
+    let records =
+        lin_test::lock_history::parse_lock_history(text).with_context(|| file.to_string())?;
+    let report = check_lock(&records, LockCheckOptions::default());
+    let mut text = String::new();
+    lin_test::report::lock_checker_text(&report, &mut text);
+    print!("{text}");
+    let [ok, fail, info] = report.increments;
+    println!(
+        "{} acquisitions, {} guarded increments ({ok} ok, {fail} fail, {info} info), final \
+         counter {}: {} ({:.3} s)",
+        report.acquisitions[0],
+        ok + fail + info,
+        report
+            .final_counter
+            .map_or_else(|| "not read".to_string(), |c| c.to_string()),
+        if report.valid() {
+            format!("valid lock, {} unguarded overlaps", report.overlaps.pairs)
         } else {
             format!("NOT valid: {}", report.problem_list())
         },

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::history::{Datum, Event, EventType, OpFn, Payload};
+use crate::lock_history::{LockOp, LockRecord};
 use crate::txn_history::{Mop, TxnEvent};
 use crate::watch_history::{WatchOp, WatchRecord};
 
@@ -41,6 +42,14 @@ pub enum Entry {
         /// Why the put failed or is indeterminate.
         error: Option<String>,
     },
+    /// A lock-workload event (`--workload lock`): a grant, keepalive answer, acquisition,
+    /// guarded increment, loss or release, with the reason for a `:fail` or `:info`.
+    Lock {
+        /// The event.
+        record: LockRecord,
+        /// Why the request failed or is indeterminate.
+        error: Option<String>,
+    },
     /// A nemesis action (`:process :nemesis`, `:type :info`).
     Nemesis {
         /// `:f`, such as `:start-partition` or `:stop-kill`.
@@ -61,6 +70,7 @@ impl Entry {
             Entry::Op { event, .. } => event.time,
             Entry::Txn { event, .. } => event.time,
             Entry::Watch { record, .. } => record.time,
+            Entry::Lock { record, .. } => record.time,
             Entry::Nemesis { time, .. } => *time,
         }
     }
@@ -144,6 +154,19 @@ impl Recorder {
     pub fn watch(&self, op: WatchOp, process: i64, error: Option<String>) -> i64 {
         self.push(|time, index| Entry::Watch {
             record: WatchRecord {
+                op,
+                process,
+                time,
+                index,
+            },
+            error,
+        })
+    }
+
+    /// Records a lock-workload event; returns its `:time`.
+    pub fn lock(&self, op: LockOp, process: i64, error: Option<String>) -> i64 {
+        self.push(|time, index| Entry::Lock {
+            record: LockRecord {
                 op,
                 process,
                 time,

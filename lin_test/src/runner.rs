@@ -13,11 +13,13 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::checker::append::check_append;
+use crate::checker::lock::{check_lock, LockCheckOptions};
 use crate::checker::watch::{check_watch, WatchCheckOptions};
 use crate::checker::{check_operations, CheckOptions};
 use crate::cluster::{self, AddressPlan, Cluster, ServerCommand};
 use crate::error::{Error, Result};
 use crate::history::pair_operations;
+use crate::lock_workload::{LockWorkload, LockWorkloadConfig};
 use crate::nemesis::{Fault, Nemesis, NemesisConfig};
 use crate::network::{NetChoice, NetMode, Network};
 use crate::recorder::Recorder;
@@ -41,6 +43,10 @@ pub enum WorkloadKind {
     /// Puts under a prefix while watchers stream it over gRPC and resume on other replicas;
     /// checked for one gap-free, duplicate-free revision order.
     Watch,
+    /// Clients take a lock (etcd's recipe over leases) and increment a counter guarded by the
+    /// fencing token; checked for guarded writes that never interleave, no lost increment,
+    /// and no early lease expiry, with unguarded overlaps reported as a warning.
+    Lock,
 }
 
 /// The workload of a run, shared by its clients.
@@ -48,6 +54,7 @@ enum Driver {
     Register(Arc<Workload>),
     Txn(Arc<TxnWorkload>),
     Watch(Arc<WatchWorkload>),
+    Lock(Arc<LockWorkload>),
 }
 
 /// One client of any workload (a watch writer has nothing left to do after the workload).
@@ -55,6 +62,7 @@ enum AnyWorker {
     Register(Worker),
     Txn(TxnWorker),
     Watch,
+    Lock,
 }
 
 /// How long a fresh cluster may take to elect a leader and connect every link.
@@ -66,6 +74,8 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a watcher keeps one stream before resuming elsewhere: shortest and longest.
 const WATCH_RESUME_AFTER: (Duration, Duration) =
     (Duration::from_millis(300), Duration::from_millis(2500));
+/// Most guarded increments per hold of the lock workload.
+const LOCK_MAX_INCREMENTS: usize = 2;
 /// Lines of each replica log shown when the cluster does not come up.
 const LOG_TAIL_LINES: usize = 8;
 
@@ -90,6 +100,8 @@ pub struct RunConfig {
     pub workload: WorkloadKind,
     /// Most micro-operations per transaction (txn workload; the fewest is 2, or this if less).
     pub max_txn_ops: usize,
+    /// Lease TTL of the lock workload, in seconds.
+    pub lock_ttl: i64,
     /// Faults the nemesis takes turns with.
     pub faults: Vec<Fault>,
     /// Length of each healthy and fault window.
@@ -181,6 +193,10 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             "workload watch ({} watchers over gRPC, resuming on other replicas)",
             watcher_count(&config)
         ),
+        WorkloadKind::Lock => format!(
+            "workload lock (etcd's lock recipe over gRPC, lease TTL {} s, fenced increments)",
+            config.lock_ttl
+        ),
     };
     let title = format!(
         "lin_test run: {} replicas, {} clients, {} keys, {:.0} s, rate {}/s, {shape}, nemesis [{}] every {:.1} s",
@@ -212,7 +228,7 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             network.notes().join("; ")
         );
     }
-    let server = if config.workload == WorkloadKind::Watch {
+    let server = if matches!(config.workload, WorkloadKind::Watch | WorkloadKind::Lock) {
         config.server.clone().with_grpc()
     } else {
         config.server.clone()
@@ -289,7 +305,27 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             },
             plan.clone(),
         ))),
+        WorkloadKind::Lock => Driver::Lock(Arc::new(LockWorkload::new(
+            LockWorkloadConfig {
+                clients: config.clients,
+                ttl: config.lock_ttl,
+                rate: config.rate,
+                max_increments: LOCK_MAX_INCREMENTS,
+                seed: config.seed,
+                op_timeout: config.op_timeout,
+            },
+            plan.clone(),
+        ))),
     };
+    if let Driver::Lock(workload) = &driver {
+        let order: Vec<_> = std::iter::once(leader).chain(plan.ids()).collect();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        if let Err(e) = workload.setup(&order, &recorder, deadline, &mut stop).await {
+            return Err(harness(format!(
+                "could not set up the lock workload's counter: {e}"
+            )));
+        }
+    }
     let watchers = match &driver {
         Driver::Watch(workload) => Some(Watchers::start(workload, &recorder, stop.clone())),
         _ => None,
@@ -319,6 +355,13 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
                 tokio::spawn(async move {
                     workload.run_writer(writer, &recorder, until, stop).await;
                     AnyWorker::Watch
+                })
+            }
+            Driver::Lock(workload) => {
+                let (workload, client) = (workload.clone(), workload.client(c));
+                tokio::spawn(async move {
+                    workload.run(client, recorder, until, stop).await;
+                    AnyWorker::Lock
                 })
             }
         };
@@ -396,6 +439,7 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
         final_start = Some(recorder.now_ns());
         match config.workload {
             WorkloadKind::Watch => recorder.nemesis("catch-up", "every watcher catches up"),
+            WorkloadKind::Lock => recorder.nemesis("final-read", "the counter is read"),
             _ => recorder.nemesis("final-reads", "every client reads every key"),
         };
         let mut readers = Vec::new();
@@ -410,7 +454,9 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
                     let workload = workload.clone();
                     tokio::spawn(async move { workload.final_reads(worker, &recorder, stop).await })
                 }
-                (Driver::Watch(_), AnyWorker::Watch) => continue,
+                (Driver::Watch(_), AnyWorker::Watch) | (Driver::Lock(_), AnyWorker::Lock) => {
+                    continue
+                }
                 _ => return Err(harness("internal error: a worker of the other workload")),
             });
         }
@@ -418,6 +464,17 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
             reader
                 .await
                 .map_err(|e| harness(format!("a final-read task failed: {e}")))?;
+        }
+        if let Driver::Lock(workload) = &driver {
+            let deadline = Instant::now() + config.recovery_timeout.min(CATCH_UP_TIMEOUT);
+            let order: Vec<_> = healed_leader.into_iter().chain(plan.ids()).collect();
+            match workload
+                .final_read(&order, &recorder, deadline, &mut stop)
+                .await
+            {
+                Some(counter) => println!("final counter {counter}"),
+                None => println!("WARNING: the final counter could not be read"),
+            }
         }
         if let (Driver::Watch(workload), Some(watchers)) = (&driver, watchers) {
             let deadline = Instant::now() + config.recovery_timeout.min(CATCH_UP_TIMEOUT);
@@ -476,15 +533,8 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
         let check = tokio::task::spawn_blocking(move || check_watch(&puts, &logs, options))
             .await
             .map_err(|e| harness(format!("the checker failed: {e}")))?;
-        notes.push(format!(
-            "workload {:.1} s, recovery and catch-up {:.1} s, check {:.3} s",
-            report::secs(workload_end),
-            report::secs(end - workload_end),
-            check.elapsed.as_secs_f64()
-        ));
-        if interrupted {
-            notes.push("INTERRUPTED: stopped early, no catch-up".into());
-        }
+        let times = (workload_end, end, check.elapsed);
+        timing_notes(&mut notes, "catch-up", times, interrupted);
         let overall = Overall::from_watch(&check);
         let watch_report = report::WatchRunReport {
             title,
@@ -499,6 +549,28 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
         let summary = report::write_watch_report(&out, &watch_report)?;
         return Ok(finished(overall, out, mode, summary, interrupted));
     }
+    if config.workload == WorkloadKind::Lock {
+        let records = report::lock_records(&entries);
+        println!("checking {} lock events...", records.len());
+        let check =
+            tokio::task::spawn_blocking(move || check_lock(&records, LockCheckOptions::default()))
+                .await
+                .map_err(|e| harness(format!("the checker failed: {e}")))?;
+        let times = (workload_end, end, check.elapsed);
+        timing_notes(&mut notes, "final read", times, interrupted);
+        let overall = Overall::from_lock(&check);
+        let lock_report = report::LockRunReport {
+            title,
+            notes: &notes,
+            entries: &entries,
+            faults: &faults,
+            phases,
+            check: &check,
+            overall: overall.clone(),
+        };
+        let summary = report::write_lock_report(&out, &lock_report)?;
+        return Ok(finished(overall, out, mode, summary, interrupted));
+    }
     if config.workload == WorkloadKind::Txn {
         let txns = pair_txns(&report::txn_events(&entries))?;
         println!("checking {} transactions...", txns.len());
@@ -506,15 +578,8 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
         let check = tokio::task::spawn_blocking(move || check_append(&checked))
             .await
             .map_err(|e| harness(format!("the checker failed: {e}")))?;
-        notes.push(format!(
-            "workload {:.1} s, recovery and final reads {:.1} s, check {:.2} s",
-            report::secs(workload_end),
-            report::secs(end - workload_end),
-            check.elapsed.as_secs_f64()
-        ));
-        if interrupted {
-            notes.push("INTERRUPTED: stopped early, no final reads".into());
-        }
+        let times = (workload_end, end, check.elapsed);
+        timing_notes(&mut notes, "final reads", times, interrupted);
         let overall = Overall::from_append(&check);
         let txn_report = report::TxnRunReport {
             title,
@@ -544,15 +609,8 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
     let reports = tokio::task::spawn_blocking(move || check_operations(&checked_ops, &options))
         .await
         .map_err(|e| harness(format!("the checker failed: {e}")))?;
-    notes.push(format!(
-        "workload {:.1} s, recovery and final reads {:.1} s, check {:.2} s",
-        report::secs(workload_end),
-        report::secs(end - workload_end),
-        check_started.elapsed().as_secs_f64()
-    ));
-    if interrupted {
-        notes.push("INTERRUPTED: stopped early, no final reads".into());
-    }
+    let times = (workload_end, end, check_started.elapsed());
+    timing_notes(&mut notes, "final reads", times, interrupted);
     let overall = Overall::from_reports(&reports);
     let run_report = RunReport {
         title,
@@ -579,6 +637,25 @@ pub async fn run(config: RunConfig, mut stop: Shutdown) -> Result<RunOutcome> {
         summary,
         interrupted,
     })
+}
+
+/// The notes on how long the run's parts took (`(workload end, end, check time)`), and
+/// whether it was interrupted before its `last` phase.
+fn timing_notes(
+    notes: &mut Vec<String>,
+    last: &str,
+    (workload_end, end, check): (i64, i64, Duration),
+    interrupted: bool,
+) {
+    notes.push(format!(
+        "workload {:.1} s, recovery and {last} {:.1} s, check {:.3} s",
+        report::secs(workload_end),
+        report::secs(end - workload_end),
+        check.as_secs_f64()
+    ));
+    if interrupted {
+        notes.push(format!("INTERRUPTED: stopped early, no {last}"));
+    }
 }
 
 /// Watchers of a watch run: as configured, or one per replica.

@@ -177,7 +177,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
             quota_bytes: config.quota_backend_bytes,
             nospace_proposed_at: None,
             compactor: config.auto_compaction.map(Compactor::new),
-            leases: LeaseClock::new(config.tick),
+            leases: LeaseClock::new(config.tick)
+                .with_unsafe_follower_expiry(config.unsafe_follower_lease_expiry),
             min_lease_ttl: min_lease_ttl(config),
             leases_granted: 0,
             longest_pass: Duration::ZERO,
@@ -360,7 +361,8 @@ impl<S: Storage<LogEntry>> Replica<S> {
         self.expire_leases();
     }
 
-    /// The leader proposes the revocation of every lease whose countdown ran out.
+    /// The leader proposes the revocation of every lease whose countdown ran out (every replica
+    /// does under `--unsafe-follower-lease-expiry`, see `leases`).
     fn expire_leases(&mut self) {
         let leading = self.paxos.get_current_leader() == Some((self.id, true));
         self.leases

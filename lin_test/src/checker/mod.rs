@@ -23,6 +23,7 @@
 //! search's pruning, so the counterexample is precise.
 
 pub mod append;
+pub mod lock;
 mod memo;
 mod problem;
 mod search;

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value as Json};
 
 use crate::history::{Datum, Event, OpFn, Payload};
+use crate::lock_history::Field;
 use crate::recorder::Entry;
 use crate::txn_history::Mop;
 use crate::watch_history::{Change, WatchOp, WatchRecord};
@@ -34,6 +35,9 @@ pub fn history_edn(entries: &[Entry]) -> String {
                 push_with_error(&mut out, &event.to_string(), error.as_deref());
             }
             Entry::Watch { record, error } => {
+                push_with_error(&mut out, &record.to_string(), error.as_deref());
+            }
+            Entry::Lock { record, error } => {
                 push_with_error(&mut out, &record.to_string(), error.as_deref());
             }
             Entry::Nemesis {
@@ -76,7 +80,10 @@ pub fn client_events(entries: &[Entry]) -> Vec<Event> {
         .iter()
         .filter_map(|e| match e {
             Entry::Op { event, .. } => Some(event.clone()),
-            Entry::Txn { .. } | Entry::Watch { .. } | Entry::Nemesis { .. } => None,
+            Entry::Txn { .. }
+            | Entry::Watch { .. }
+            | Entry::Lock { .. }
+            | Entry::Nemesis { .. } => None,
         })
         .collect()
 }
@@ -160,6 +167,32 @@ pub fn history_jsonl(entries: &[Entry]) -> String {
                     "process": event.process,
                     "time": event.time,
                     "index": event.index,
+                });
+                if let (Some(error), Some(map)) = (error, object.as_object_mut()) {
+                    map.insert("error".into(), json!(error));
+                }
+                object
+            }
+            Entry::Lock { record, error } => {
+                let (kind, f, fields) = record.op.parts();
+                let value: serde_json::Map<String, Json> = fields
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Field::Int(n) => json!(n),
+                            Field::Str(s) => json!(s),
+                            Field::Bool(b) => json!(b),
+                        };
+                        (k.to_string(), v)
+                    })
+                    .collect();
+                let mut object = json!({
+                    "type": kind.to_string().trim_start_matches(':'),
+                    "f": f,
+                    "value": value,
+                    "process": record.process,
+                    "time": record.time,
+                    "index": record.index,
                 });
                 if let (Some(error), Some(map)) = (error, object.as_object_mut()) {
                     map.insert("error".into(), json!(error));

@@ -16,6 +16,7 @@
 //! Parts: `export` (EDN and JSON), `summary` (text), `timeline` (HTML).
 
 mod export;
+mod lock;
 mod summary;
 mod timeline;
 mod txn;
@@ -24,6 +25,10 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 pub use export::{client_events, history_edn, history_jsonl, keys, register_edn};
+pub use lock::{
+    checker_text as lock_checker_text, lock_records, lock_summary_text, write_lock_report,
+    LockRunReport,
+};
 pub use summary::{phase_of, text as summary_text, verdict_line};
 pub use timeline::{escape, index_page, key_page, page_name};
 pub use txn::{txn_events, txn_summary_text, write_txn_report, TxnRunReport};
@@ -157,6 +162,19 @@ pub enum Overall {
     /// `--workload watch`: problems were found.
     WatchInvalid {
         /// The problems by kind, e.g. `gap x3, divergent x1`.
+        problems: String,
+    },
+    /// `--workload lock`: guarded writes and lease lifetimes are correct (unguarded overlaps
+    /// are only a warning).
+    LockValid {
+        /// Successful guarded increments.
+        increments: usize,
+        /// Unguarded overlaps (pairs of clients believing they held the lock at once).
+        overlaps: usize,
+    },
+    /// `--workload lock`: problems were found.
+    LockInvalid {
+        /// The problems by kind, e.g. `interleaved x1, early-expiry x3`.
         problems: String,
     },
 }

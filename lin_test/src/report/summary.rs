@@ -157,7 +157,10 @@ pub(super) fn availability_text(entries: &[Entry], phases: &[Phase], out: &mut S
                 WatchOp::Put { kind, .. } => (*kind, record.time, error),
                 _ => continue,
             },
-            Entry::Nemesis { .. } => continue,
+            Entry::Lock { record, error } if record.op.is_request_completion() => {
+                (record.op.kind(), record.time, error)
+            }
+            Entry::Lock { .. } | Entry::Nemesis { .. } => continue,
         };
         if kind == EventType::Invoke {
             continue;
@@ -314,5 +317,13 @@ pub fn verdict_line(overall: &Overall) -> String {
         Overall::WatchInvalid { problems } => {
             format!("VERDICT: NOT valid watch streams: {problems}")
         }
+        Overall::LockValid {
+            increments,
+            overlaps,
+        } => format!(
+            "VERDICT: valid lock (guarded writes never interleaved, {increments} increments, \
+             none lost; no early lease expiry; {overlaps} unguarded overlaps)"
+        ),
+        Overall::LockInvalid { problems } => format!("VERDICT: NOT valid lock: {problems}"),
     }
 }

@@ -117,6 +117,13 @@ pub fn run_lin_test(args: &[&str], limit: Duration) -> Finished {
     }
 }
 
+/// The number after `label` in `text` (`"acquisitions: 38 ("` with label `"acquisitions: "`).
+pub fn number_after(text: &str, label: &str) -> Option<u64> {
+    let rest = &text[text.find(label)? + label.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// Runs `lin_test check FILE` and returns its exit code and stdout.
 pub fn check_file(path: &Path) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_lin_test"))
