@@ -59,6 +59,18 @@ impl Watcher {
     }
 }
 
+/// The same responses as an async stream (`tokio_stream::StreamExt` and friends).
+impl tokio_stream::Stream for Watcher {
+    type Item = Result<WatchResponse>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.responses.poll_recv(cx)
+    }
+}
+
 /// How one connection's watch ended.
 enum Ended {
     /// For good: cancelled, refused, or the consumer is gone.

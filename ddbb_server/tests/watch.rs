@@ -172,7 +172,8 @@ async fn the_client_library_resumes_on_another_replica_without_gap_or_duplicate(
     }
     let mut revisions = Vec::new();
     while revisions.last().is_none_or(|r| *r < last) {
-        let response = tokio::time::timeout(DEADLINE, watcher.next())
+        // As an async stream.
+        let response = tokio::time::timeout(DEADLINE, tokio_stream::StreamExt::next(&mut watcher))
             .await
             .expect("events keep coming after the kill")
             .expect("the watch goes on")
