@@ -249,17 +249,9 @@ pub struct ElectArgs {
 /// `ddbb watch`
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
-    /// The key (with --prefix: the prefix; "" with --prefix watches every key).
-    pub key: OsString,
-    /// End of the range, exclusive; watches [KEY, RANGE_END).
-    #[arg(conflicts_with_all = ["prefix", "from_key"])]
-    pub range_end: Option<OsString>,
-    /// Watch every key starting with KEY.
-    #[arg(long)]
-    pub prefix: bool,
-    /// Watch every key from KEY on (byte order).
-    #[arg(long, conflicts_with = "prefix")]
-    pub from_key: bool,
+    /// What to watch.
+    #[command(flatten)]
+    pub range: KeyRangeArgs,
     /// Start at this revision (replaying the history since; 0: the next change).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub rev: i64,
@@ -385,23 +377,32 @@ pub enum ConsistencyArg {
     Serializable,
 }
 
+/// A key, a range [KEY, RANGE_END), a prefix or everything from a key: what `get`, `del` and
+/// `watch` act on.
+#[derive(Args, Debug, Clone)]
+pub struct KeyRangeArgs {
+    /// The key (with --prefix: the prefix; "" with --prefix is every key).
+    pub key: OsString,
+    /// End of the range, exclusive: [KEY, RANGE_END).
+    #[arg(conflicts_with_all = ["prefix", "from_key"])]
+    pub range_end: Option<OsString>,
+    /// Every key starting with KEY.
+    #[arg(long)]
+    pub prefix: bool,
+    /// Every key from KEY on (byte order).
+    #[arg(long, conflicts_with = "prefix")]
+    pub from_key: bool,
+}
+
 /// `ddbb get`
 #[derive(Args, Debug, Clone)]
 pub struct GetArgs {
-    /// The key (with --prefix: the prefix; "" with --prefix reads every key).
-    pub key: OsString,
-    /// End of the range, exclusive; reads [KEY, RANGE_END).
-    #[arg(conflicts_with_all = ["prefix", "from_key"])]
-    pub range_end: Option<OsString>,
+    /// What to read.
+    #[command(flatten)]
+    pub range: KeyRangeArgs,
     /// Read consistency: l (linearizable) or s (serializable).
     #[arg(long, value_enum, default_value = "l")]
     pub consistency: ConsistencyArg,
-    /// Read every key starting with KEY.
-    #[arg(long)]
-    pub prefix: bool,
-    /// Read every key from KEY on (byte order).
-    #[arg(long, conflicts_with = "prefix")]
-    pub from_key: bool,
     /// Read as of this revision (0: current).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub rev: i64,
@@ -428,17 +429,9 @@ pub struct GetArgs {
 /// `ddbb del`
 #[derive(Args, Debug, Clone)]
 pub struct DelArgs {
-    /// The key (with --prefix: the prefix).
-    pub key: OsString,
-    /// End of the range, exclusive; deletes [KEY, RANGE_END).
-    #[arg(conflicts_with_all = ["prefix", "from_key"])]
-    pub range_end: Option<OsString>,
-    /// Delete every key starting with KEY.
-    #[arg(long)]
-    pub prefix: bool,
-    /// Delete every key from KEY on (byte order).
-    #[arg(long, conflicts_with = "prefix")]
-    pub from_key: bool,
+    /// What to delete.
+    #[command(flatten)]
+    pub range: KeyRangeArgs,
     /// Also print the deleted keys and values.
     #[arg(long)]
     pub prev_kv: bool,

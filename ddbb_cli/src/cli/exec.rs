@@ -15,8 +15,8 @@ use ddbb_libs::kv::{SortOrder, SortTarget};
 use ddbb_libs::{Command, Consistency, Frame, KeyValue};
 
 use super::args::{
-    AlarmCommand, ConsistencyArg, DelArgs, GetArgs, KvCommand, LeaseCommand, MemberCommand,
-    OrderArg, PutArgs, SortByArg,
+    AlarmCommand, ConsistencyArg, DelArgs, GetArgs, KeyRangeArgs, KvCommand, LeaseCommand,
+    MemberCommand, OrderArg, PutArgs, SortByArg,
 };
 use super::txn::TxnInput;
 use super::CliError;
@@ -276,18 +276,9 @@ pub fn put_request(p: &PutArgs, value: Bytes, hex: bool) -> Result<Request, CliE
 
 /// `get KEY [RANGE_END] [options]` as a `RANGE`.
 pub fn get_request(g: &GetArgs, hex: bool) -> Result<Request, CliError> {
-    let key = arg_bytes(&g.key, hex)?;
-    let range = if g.prefix {
-        KeyRange::prefix(key)
-    } else if g.from_key {
-        KeyRange {
-            start: key,
-            end: None,
-        }
-    } else if let Some(end) = &g.range_end {
-        range_to(key, arg_bytes(end, hex)?)
-    } else {
-        single_key(key)
+    let range = match key_range(&g.range, hex)? {
+        Target::Key(key) => single_key(key),
+        Target::Range(range) => range,
     };
     let view = if g.count_only {
         RangeView::CountOnly
@@ -339,18 +330,9 @@ fn sort(by: Option<SortByArg>, order: Option<OrderArg>) -> Option<(SortTarget, S
 
 /// `del KEY [RANGE_END] [--prefix|--from-key] [--prev-kv]`.
 pub fn del_request(d: &DelArgs, hex: bool) -> Result<Request, CliError> {
-    let key = arg_bytes(&d.key, hex)?;
-    let target = if d.prefix {
-        DelTarget::Range(KeyRange::prefix(key))
-    } else if d.from_key {
-        DelTarget::Range(KeyRange {
-            start: key,
-            end: None,
-        })
-    } else if let Some(end) = &d.range_end {
-        DelTarget::Range(range_to(key, arg_bytes(end, hex)?))
-    } else {
-        DelTarget::Keys(vec![key])
+    let target = match key_range(&d.range, hex)? {
+        Target::Key(key) => DelTarget::Keys(vec![key]),
+        Target::Range(range) => DelTarget::Range(range),
     };
     Ok(Request {
         command: Command::Del(Del {
@@ -402,6 +384,31 @@ fn protocol(e: impl std::fmt::Display) -> CliError {
 
 fn unexpected(frame: &Frame) -> CliError {
     protocol(format!("unexpected reply {frame}"))
+}
+
+/// What a [`KeyRangeArgs`] names: one key, or a range.
+pub enum Target {
+    /// Exactly this key.
+    Key(Bytes),
+    /// `--prefix`, `--from-key` or `KEY RANGE_END`.
+    Range(KeyRange),
+}
+
+/// Decodes `KEY [RANGE_END] [--prefix|--from-key]`.
+pub fn key_range(r: &KeyRangeArgs, hex: bool) -> Result<Target, CliError> {
+    let key = arg_bytes(&r.key, hex)?;
+    Ok(if r.prefix {
+        Target::Range(KeyRange::prefix(key))
+    } else if r.from_key {
+        Target::Range(KeyRange {
+            start: key,
+            end: None,
+        })
+    } else if let Some(end) = &r.range_end {
+        Target::Range(range_to(key, arg_bytes(end, hex)?))
+    } else {
+        Target::Key(key)
+    })
 }
 
 /// `[start, end)`; an empty `end` reaches to the last key, as on the wire.

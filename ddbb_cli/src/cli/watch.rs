@@ -3,24 +3,18 @@
 
 use bytes::Bytes;
 use ddbb_client::{Client, Error, WatchCreateRequest};
-use ddbb_libs::kv::prefix_end;
 
 use super::args::WatchArgs;
-use super::exec::arg_bytes;
+use super::exec::{key_range, Target};
 use super::{write_stdout, CliError};
 use crate::output::{Report, Style};
 
 /// The watch `args` asks for.
 pub fn request(args: &WatchArgs, hex: bool) -> Result<WatchCreateRequest, CliError> {
-    let key = arg_bytes(&args.key, hex)?;
-    let range_end = if args.prefix {
-        prefix_end(&key)
-    } else if args.from_key {
-        Bytes::from_static(&[0])
-    } else if let Some(end) = &args.range_end {
-        arg_bytes(end, hex)?
-    } else {
-        Bytes::new()
+    // etcd's encoding: no end for one key, `[0]` for "to the last key".
+    let (key, range_end) = match key_range(&args.range, hex)? {
+        Target::Key(key) => (key, Bytes::new()),
+        Target::Range(r) => (r.start, r.end.unwrap_or(Bytes::from_static(&[0]))),
     };
     Ok(WatchCreateRequest {
         key,
