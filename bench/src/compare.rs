@@ -25,19 +25,9 @@ pub struct CompareArgs {
     /// -quick appended for --quick).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Systems to run (comma-separated: ddbb, etcd).
-    #[arg(long, value_delimiter = ',', default_value = "ddbb,etcd")]
-    pub systems: Vec<String>,
-    /// The etcd binary (Debian: `apt-get install -y etcd-server`).
-    #[arg(long, default_value = "etcd")]
-    pub etcd_bin: PathBuf,
-    /// Run this `ddbb_server` binary instead of the replica built into ddbb-bench.
-    #[arg(long)]
-    pub ddbb_server_bin: Option<PathBuf>,
-    /// Where the members' data directories go, one disk for both systems (default: a new
-    /// directory in $TMPDIR).
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
+    /// The systems and how to start them.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
     /// Measured seconds per steady run (default: 5; quick: 1).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -57,10 +47,6 @@ pub struct CompareArgs {
     /// `--filter "put, 256 B, 64 clients"` (labels as printed while running).
     #[arg(long)]
     pub filter: Option<String>,
-    /// Extra flag for every DDBB replica, for experiments (repeatable), e.g.
-    /// `--ddbb-arg=--snapshot-every=0`; the report lists them.
-    #[arg(long, allow_hyphen_values = true)]
-    pub ddbb_arg: Vec<String>,
     /// How the bench drives DDBB: `resp` (its RESP2 port, through ddbb_client) or `grpc` (its
     /// etcd gRPC port, through the same etcd client as etcd). etcd always speaks gRPC.
     #[arg(long, value_enum, default_value_t = Protocol::Resp)]
@@ -69,6 +55,58 @@ pub struct CompareArgs {
     /// constrained-election, chained).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
+}
+
+/// Which systems run and how their members start (shared by `compare` and `watch`).
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Systems to run (comma-separated: ddbb, etcd).
+    #[arg(long, value_delimiter = ',', default_value = "ddbb,etcd")]
+    pub systems: Vec<String>,
+    /// The etcd binary (Debian: `apt-get install -y etcd-server`).
+    #[arg(long, default_value = "etcd")]
+    pub etcd_bin: PathBuf,
+    /// Run this `ddbb_server` binary instead of the replica built into ddbb-bench.
+    #[arg(long)]
+    pub ddbb_server_bin: Option<PathBuf>,
+    /// Where the members' data directories go, one disk for both systems (default: a new
+    /// directory in $TMPDIR).
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Extra flag for every DDBB replica, for experiments (repeatable), e.g.
+    /// `--ddbb-arg=--snapshot-every=0`; the report lists them.
+    #[arg(long, allow_hyphen_values = true)]
+    pub ddbb_arg: Vec<String>,
+}
+
+impl ClusterArgs {
+    /// How members start, their data in `data_root`.
+    pub fn launcher(&self, data_root: PathBuf, isolate: bool, ddbb_protocol: Protocol) -> Launcher {
+        Launcher {
+            ddbb_bin: self.ddbb_server_bin.clone(),
+            ddbb_args: self.ddbb_arg.clone(),
+            etcd_bin: self.etcd_bin.clone(),
+            data_root,
+            isolate,
+            ddbb_protocol,
+        }
+    }
+
+    /// How DDBB replicas ran, for the report (`how` is appended before the extra flags).
+    pub fn ddbb_server_text(&self, how: &str) -> String {
+        let program = match &self.ddbb_server_bin {
+            Some(b) => format!("`{}`", b.display()),
+            None => "replicas run by `ddbb-bench serve` (the ddbb_server library built from the \
+                     same sources, same wiring as the `ddbb_server` binary)"
+                .into(),
+        };
+        let extra = if self.ddbb_arg.is_empty() {
+            String::new()
+        } else {
+            format!("; extra flags: `{}`", self.ddbb_arg.join(" "))
+        };
+        format!("{program}, {how}{extra}")
+    }
 }
 
 /// The steady runs on one (replicas, value size) pair: one cluster per system.
@@ -202,6 +240,47 @@ fn machine() -> String {
     )
 }
 
+/// When and where a benchmark started; [`RunStart::meta`] turns it into the report's context.
+pub(crate) struct RunStart {
+    instant: Instant,
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    time: String,
+    load_before: [f64; 3],
+}
+
+impl RunStart {
+    /// Now.
+    pub fn now() -> RunStart {
+        let (date, time) = utc(SystemTime::now());
+        RunStart {
+            instant: Instant::now(),
+            date,
+            time,
+            load_before: loadavg(),
+        }
+    }
+
+    /// The report's context at the end of the run: dates, wall time, command line, machine,
+    /// load averages (the rest is the caller's).
+    pub fn meta(&self, quick: bool) -> Meta {
+        Meta {
+            date: self.date.clone(),
+            started: self.time.clone(),
+            wall_s: self.instant.elapsed().as_secs_f64(),
+            command: std::iter::once("ddbb-bench".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" "),
+            quick,
+            machine: machine(),
+            load_before: self.load_before,
+            load_after: loadavg(),
+            ..Meta::default()
+        }
+    }
+}
+
 /// `etcd --version`'s first line, or why etcd cannot run.
 fn etcd_version(bin: &PathBuf) -> Result<String, String> {
     match std::process::Command::new(bin).arg("--version").output() {
@@ -220,6 +299,45 @@ fn etcd_version(bin: &PathBuf) -> Result<String, String> {
     }
 }
 
+/// The systems named in `names` (ddbb, etcd) that can run here, and `etcd --version` when
+/// etcd is among them; without etcd installed DDBB runs alone and `notes` says why.
+///
+/// # Errors
+/// An unknown name, or nothing left to run.
+pub(crate) fn systems_to_run(
+    names: &[String],
+    etcd_bin: &PathBuf,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<System>, Option<String>)> {
+    let mut systems = Vec::new();
+    for s in names {
+        match s.to_ascii_lowercase().as_str() {
+            "ddbb" => systems.push(System::Ddbb),
+            "etcd" => systems.push(System::Etcd),
+            other => bail!("unknown system '{other}' (ddbb, etcd)"),
+        }
+    }
+    let mut etcd_version_text = None;
+    if systems.contains(&System::Etcd) {
+        match etcd_version(etcd_bin) {
+            Ok(v) => etcd_version_text = Some(v),
+            Err(why) => {
+                let msg = format!(
+                    "etcd is not installed ({why}): DDBB ran alone. Install it with \
+                     `apt-get install -y etcd-server` (Debian's etcd 3.4) or pass --etcd-bin."
+                );
+                eprintln!("{msg}");
+                notes.push(msg);
+                systems.retain(|s| *s != System::Etcd);
+            }
+        }
+    }
+    if systems.is_empty() {
+        bail!("nothing to run");
+    }
+    Ok((systems, etcd_version_text))
+}
+
 fn report_notes_stale(notes: &mut Vec<String>, stale: &[String]) {
     notes.push(format!(
         "removed data directories left by an earlier run: {}",
@@ -229,7 +347,7 @@ fn report_notes_stale(notes: &mut Vec<String>, stale: &[String]) {
 
 /// Prints a line above the progress bar (or on stderr when there is no terminal, where
 /// indicatif hides the bar and its own `println`).
-fn say(bar: &ProgressBar, line: &str) {
+pub(crate) fn say(bar: &ProgressBar, line: &str) {
     bar.suspend(|| eprintln!("{line}"));
 }
 
@@ -255,8 +373,31 @@ fn remove_stale_data_roots(dir: &std::path::Path) -> Vec<String> {
     removed
 }
 
-/// Removes the data root when the comparison ends, however it ends.
-struct DataRoot(PathBuf);
+/// The run's data root (`ddbb-bench-<pid>` in `--data-root` or $TMPDIR), removed when the
+/// run ends, however it ends.
+pub(crate) struct DataRoot(pub(crate) PathBuf);
+
+impl DataRoot {
+    /// Removes the data roots of dead runs from `parent` (noting them in `notes`) and makes
+    /// this run's.
+    ///
+    /// # Errors
+    /// When the directory cannot be made.
+    pub(crate) fn make(parent: Option<&std::path::Path>, notes: &mut Vec<String>) -> Result<Self> {
+        let parent = parent.map_or_else(std::env::temp_dir, PathBuf::from);
+        let stale = remove_stale_data_roots(&parent);
+        if !stale.is_empty() {
+            report_notes_stale(notes, &stale);
+        }
+        let root = parent.join(format!("ddbb-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&root)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(DataRoot(root))
+    }
+}
 
 impl Drop for DataRoot {
     fn drop(&mut self) {
@@ -266,9 +407,8 @@ impl Drop for DataRoot {
 
 /// Runs the comparison and writes the report; returns the output directory.
 pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
-    let started = Instant::now();
-    let (date, start_time) = utc(SystemTime::now());
-    let load_before = loadavg();
+    let start = RunStart::now();
+    let date = start.date.clone();
     let out_dir = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("results")
@@ -283,32 +423,8 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
             ))
     });
     let mut notes = Vec::new();
-    let mut systems = Vec::new();
-    for s in &args.systems {
-        match s.to_ascii_lowercase().as_str() {
-            "ddbb" => systems.push(System::Ddbb),
-            "etcd" => systems.push(System::Etcd),
-            other => bail!("unknown system '{other}' (ddbb, etcd)"),
-        }
-    }
-    let mut etcd_version_text = None;
-    if systems.contains(&System::Etcd) {
-        match etcd_version(&args.etcd_bin) {
-            Ok(v) => etcd_version_text = Some(v),
-            Err(why) => {
-                let msg = format!(
-                    "etcd is not installed ({why}): DDBB ran alone. Install it with \
-                     `apt-get install -y etcd-server` (Debian's etcd 3.4) or pass --etcd-bin."
-                );
-                eprintln!("{msg}");
-                notes.push(msg);
-                systems.retain(|s| *s != System::Etcd);
-            }
-        }
-    }
-    if systems.is_empty() {
-        bail!("nothing to run");
-    }
+    let (systems, etcd_version_text) =
+        systems_to_run(&args.clusters.systems, &args.clusters.etcd_bin, &mut notes)?;
 
     // Server uids and the firewall (partition scenarios) need root.
     let stale = iptables::remove_stale_chains();
@@ -321,7 +437,11 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let exe = std::env::current_exe()?;
-    let ddbb_program = args.ddbb_server_bin.clone().unwrap_or_else(|| exe.clone());
+    let ddbb_program = args
+        .clusters
+        .ddbb_server_bin
+        .clone()
+        .unwrap_or_else(|| exe.clone());
     let isolate = root && cluster::world_executable(&ddbb_program);
     let mut firewall = None;
     let mut scenarios: Vec<Scenario> = if args.skip_faults {
@@ -365,26 +485,11 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
         }
     }
 
-    let data_parent = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
-    let stale = remove_stale_data_roots(&data_parent);
-    if !stale.is_empty() {
-        report_notes_stale(&mut notes, &stale);
-    }
-    let data_root = data_parent.join(format!("ddbb-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&data_root)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&data_root, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let _data_root_guard = DataRoot(data_root.clone());
-    let launcher = Launcher {
-        ddbb_bin: args.ddbb_server_bin.clone(),
-        ddbb_args: args.ddbb_arg.clone(),
-        etcd_bin: args.etcd_bin.clone(),
-        data_root: data_root.clone(),
-        isolate,
-        ddbb_protocol: args.protocol,
-    };
+    let data_root_guard = DataRoot::make(args.clusters.data_root.as_deref(), &mut notes)?;
+    let data_root = data_root_guard.0.clone();
+    let launcher = args
+        .clusters
+        .launcher(data_root.clone(), isolate, args.protocol);
 
     let secs = |v: f64| Duration::from_secs_f64(v.max(0.0));
     let budget = Budget {
@@ -578,31 +683,12 @@ pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
         ));
     }
     report.meta = Meta {
-        date,
-        started: start_time,
-        wall_s: started.elapsed().as_secs_f64(),
-        command: std::iter::once("ddbb-bench".to_string())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" "),
-        quick: args.quick,
-        machine: machine(),
-        load_before,
-        load_after: loadavg(),
         etcd_version: etcd_version_text,
-        ddbb_server: match &args.ddbb_server_bin {
-            Some(b) => format!("`{}`, fsync on", b.display()),
-            None => "replicas run by `ddbb-bench serve` (the ddbb_server library built from the \
-                     same sources, same wiring as the `ddbb_server` binary), fsync on"
-                .into(),
-        } + &if args.ddbb_arg.is_empty() {
-            String::new()
-        } else {
-            format!("; extra flags: `{}`", args.ddbb_arg.join(" "))
-        },
+        ddbb_server: args.clusters.ddbb_server_text("fsync on"),
         data_root: data_root.display().to_string(),
         protocol: args.protocol.name().to_string(),
         settings,
+        ..start.meta(args.quick)
     };
     drop(firewall);
     let files = report.write(&out_dir).context("writing the report")?;

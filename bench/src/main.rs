@@ -18,6 +18,7 @@
 //! - [`fault`]: kill-leader and partial-connectivity scenarios with throughput timelines;
 //! - [`report`]: markdown, JSON, CSV and plots;
 //! - [`compare`]: the plan and the orchestration; [`serve`]: the embedded DDBB replica;
+//! - [`watch`]: `ddbb-bench watch`, watch event latency and fan-out on both systems;
 //! - `lin_test::cleanup` (shared with lin_test): what must be undone however the bench exits.
 //!
 //! Caveats: servers and clients share the machine, so figures depend on its load (the report
@@ -35,6 +36,7 @@ mod procfs;
 mod report;
 mod run;
 mod serve;
+mod watch;
 mod workload;
 
 use std::process::ExitCode;
@@ -53,6 +55,9 @@ struct Cli {
 enum Command {
     /// Start DDBB and etcd clusters, run the same workloads and faults on both, write a report.
     Compare(compare::CompareArgs),
+    /// Watch event latency (put acknowledged → event on another member) and fan-out, on DDBB
+    /// and etcd through the same gRPC client; writes a report.
+    Watch(watch::WatchArgs),
     /// Rewrite report.md, the CSV files and the plots of an output directory from its
     /// results.json.
     Render {
@@ -68,7 +73,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::main(args),
-        Command::Compare(args) => run_compare(args),
+        Command::Compare(args) => run_until_interrupted(compare::compare(args)),
+        Command::Watch(args) => run_until_interrupted(watch::watch(args)),
         Command::Render { dir } => match report::Report::rewrite(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -79,7 +85,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_compare(args: compare::CompareArgs) -> ExitCode {
+/// Runs a benchmark on a 2-thread runtime until it ends or Ctrl-C/SIGTERM; either way its
+/// clusters are stopped (dropping it kills them) before the process exits.
+fn run_until_interrupted(
+    bench: impl std::future::Future<Output = anyhow::Result<std::path::PathBuf>>,
+) -> ExitCode {
     lin_test::cleanup::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -97,11 +107,11 @@ fn run_compare(args: compare::CompareArgs) -> ExitCode {
     let result = runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            result = compare::compare(args) => result.map(Some),
+            result = bench => result.map(Some),
             _ = tokio::signal::ctrl_c() => Ok(None),
             _ = term.recv() => Ok(None),
         }
-        // Leaving the select drops the comparison: clusters are killed, chains removed.
+        // Leaving the select drops the benchmark: clusters are killed, chains removed.
     });
     lin_test::cleanup::emergency(); // nothing should be left; this is a no-op then
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

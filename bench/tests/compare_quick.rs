@@ -6,12 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-fn etcd_installed() -> bool {
-    Command::new("etcd")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+mod common;
 
 fn no_bench_chains_left() -> bool {
     match Command::new("iptables").args(["-w", "-S"]).output() {
@@ -34,15 +29,7 @@ fn workload_name(v: &serde_json::Value) -> String {
 
 #[test]
 fn quick_compare_writes_a_complete_report() {
-    let etcd = etcd_installed();
-    if !etcd {
-        let msg = "etcd is not installed (apt-get install -y etcd-server): DDBB runs alone";
-        assert!(
-            std::env::var("CI").is_err(),
-            "under CI etcd must be installed: {msg}"
-        );
-        eprintln!("{msg}");
-    }
+    let etcd = common::etcd_or_ddbb_alone();
     let out = tempfile::tempdir().expect("temp dir");
     let status = Command::new(env!("CARGO_BIN_EXE_ddbb-bench"))
         .args(["compare", "--quick", "--out"])
@@ -139,14 +126,7 @@ fn quick_compare_writes_a_complete_report() {
 /// driven through its etcd gRPC port by the same client as etcd.
 #[test]
 fn grpc_protocol_smoke() {
-    let etcd = etcd_installed();
-    if !etcd {
-        assert!(
-            std::env::var("CI").is_err(),
-            "under CI etcd must be installed (apt-get install -y etcd-server)"
-        );
-        eprintln!("etcd is not installed: DDBB runs alone over gRPC");
-    }
+    let etcd = common::etcd_or_ddbb_alone();
     let out = tempfile::tempdir().expect("temp dir");
     let status = Command::new(env!("CARGO_BIN_EXE_ddbb-bench"))
         .args([

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::{Plot, Report, Section, SteadyResult};
+use super::{Meta, Plot, Report, Section, SteadyResult};
 use crate::cluster::System;
 use crate::fault::Scenario;
 use crate::run::Shape;
@@ -27,7 +27,7 @@ pub(crate) fn thousands(v: f64) -> String {
 }
 
 /// A latency in ms with sensible precision.
-fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
@@ -71,6 +71,47 @@ fn target(shape: &Shape) -> &'static str {
     }
 }
 
+/// The run's context as a list (command, time, machine, load, protocol, systems, data,
+/// settings), then its notes.
+pub(crate) fn context(md: &mut String, m: &Meta, protocol: &str, notes: &[String]) {
+    let _ = writeln!(md, "- command: `{}`", m.command);
+    let _ = writeln!(md, "- started: {} (wall time {:.0} s)", m.started, m.wall_s);
+    let _ = writeln!(md, "- machine: {}", m.machine);
+    let _ = writeln!(
+        md,
+        "- load average (1/5/15 min): before {:.2} / {:.2} / {:.2}, after {:.2} / {:.2} / {:.2}",
+        m.load_before[0],
+        m.load_before[1],
+        m.load_before[2],
+        m.load_after[0],
+        m.load_after[1],
+        m.load_after[2]
+    );
+    let _ = writeln!(md, "- protocol: {protocol}");
+    let _ = writeln!(md, "- DDBB: {}", m.ddbb_server);
+    let _ = writeln!(
+        md,
+        "- etcd: {}",
+        m.etcd_version.as_deref().unwrap_or("not run (see notes)")
+    );
+    let _ = writeln!(
+        md,
+        "- data directories: {} (both systems, fsync on)",
+        m.data_root
+    );
+    for s in &m.settings {
+        let _ = writeln!(md, "- {s}");
+    }
+    md.push('\n');
+    if !notes.is_empty() {
+        md.push_str("## Notes\n\n");
+        for n in notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        md.push('\n');
+    }
+}
+
 /// The markdown report; `plots` are the images drawn beside it.
 pub fn render(report: &Report, plots: &[Plot]) -> String {
     let mut md = String::new();
@@ -88,52 +129,14 @@ pub fn render(report: &Report, plots: &[Plot]) -> String {
              space. These figures show that the harness works, not how fast anything is.\n\n",
         );
     }
-    let _ = writeln!(md, "- command: `{}`", m.command);
-    let _ = writeln!(md, "- started: {} (wall time {:.0} s)", m.started, m.wall_s);
-    let _ = writeln!(md, "- machine: {}", m.machine);
-    let _ = writeln!(
-        md,
-        "- load average (1/5/15 min): before {:.2} / {:.2} / {:.2}, after {:.2} / {:.2} / {:.2}",
-        m.load_before[0],
-        m.load_before[1],
-        m.load_before[2],
-        m.load_after[0],
-        m.load_after[1],
-        m.load_after[2]
-    );
-    let _ = writeln!(
-        md,
-        "- protocol: {}",
-        if grpc {
-            "gRPC (`--protocol grpc`): DDBB and etcd driven by the same etcd v3 client \
-             (ddbb_proto's KvClient), DDBB on its `--grpc-addr` port"
-        } else {
-            "RESP (`--protocol resp`): DDBB driven by ddbb_client over RESP2, etcd by the etcd \
-             v3 gRPC client (ddbb_proto's KvClient)"
-        }
-    );
-    let _ = writeln!(md, "- DDBB: {}", m.ddbb_server);
-    let _ = writeln!(
-        md,
-        "- etcd: {}",
-        m.etcd_version.as_deref().unwrap_or("not run (see notes)")
-    );
-    let _ = writeln!(
-        md,
-        "- data directories: {} (both systems, fsync on)",
-        m.data_root
-    );
-    for s in &m.settings {
-        let _ = writeln!(md, "- {s}");
-    }
-    md.push('\n');
-    if !report.notes.is_empty() {
-        md.push_str("## Notes\n\n");
-        for n in &report.notes {
-            let _ = writeln!(md, "- {n}");
-        }
-        md.push('\n');
-    }
+    let protocol = if grpc {
+        "gRPC (`--protocol grpc`): DDBB and etcd driven by the same etcd v3 client \
+         (ddbb_proto's KvClient), DDBB on its `--grpc-addr` port"
+    } else {
+        "RESP (`--protocol resp`): DDBB driven by ddbb_client over RESP2, etcd by the etcd \
+         v3 gRPC client (ddbb_proto's KvClient)"
+    };
+    context(&mut md, m, protocol, &report.notes);
     md.push_str(
         "Throughput is successful operations per second in the measured window; latency is per \
          operation, measured by the client (HdrHistogram); ops/CPU-s divides operations by the \

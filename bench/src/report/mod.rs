@@ -23,7 +23,7 @@ use crate::histogram::LatencySummary;
 use crate::run::{RunOutput, Shape};
 
 pub use markdown::render;
-pub(crate) use markdown::thousands;
+pub(crate) use markdown::{context, ms, thousands};
 
 /// One steady run of one system.
 #[derive(Clone, Debug, Serialize, Deserialize)]
