@@ -8,11 +8,9 @@ use std::path::Path;
 use crate::checker::lock::LockReport;
 use crate::error::Result;
 use crate::lock_history::LockRecord;
-use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 
-use super::summary::Plain;
-use super::{secs, Overall, Phase};
+use super::{secs, Overall, RunBasics};
 
 /// Problem examples printed in the summary.
 const EXAMPLES_SHOWN: usize = 8;
@@ -20,20 +18,10 @@ const EXAMPLES_SHOWN: usize = 8;
 /// Everything a lock run's report is made of.
 #[derive(Debug)]
 pub struct LockRunReport<'a> {
-    /// First line of the summary.
-    pub title: String,
-    /// Lines under the title.
-    pub notes: &'a [String],
-    /// The recorded history.
-    pub entries: &'a [Entry],
-    /// The faults injected.
-    pub faults: &'a [FaultRecord],
-    /// The phases of the run.
-    pub phases: Vec<Phase>,
+    /// Title, notes, history, faults, phases and verdict.
+    pub run: RunBasics<'a>,
     /// What the checker found.
     pub check: &'a LockReport,
-    /// The run's verdict.
-    pub overall: Overall,
 }
 
 /// The lock-workload records of `entries`, in order.
@@ -144,15 +132,7 @@ pub fn lock_summary_text(report: &LockRunReport<'_>) -> String {
     let (mut workload, mut check) = (String::new(), String::new());
     workload_text(report.check, &mut workload);
     checker_text(report.check, &mut check);
-    Plain {
-        title: &report.title,
-        notes: report.notes,
-        entries: report.entries,
-        faults: report.faults,
-        phases: &report.phases,
-        overall: &report.overall,
-    }
-    .summary(&workload, &check)
+    report.run.summary(&workload, &check)
 }
 
 /// Writes `summary.txt` and `index.html` of a lock run; returns the summary.
@@ -161,6 +141,6 @@ pub fn lock_summary_text(report: &LockRunReport<'_>) -> String {
 /// [`crate::Error::Io`] naming the file that could not be written.
 pub fn write_lock_report(dir: &Path, report: &LockRunReport<'_>) -> Result<String> {
     let summary = lock_summary_text(report);
-    super::write_plain_report(dir, "lock", &super::verdict_line(&report.overall), &summary)?;
+    report.run.write_plain_report(dir, "lock", &summary)?;
     Ok(summary)
 }

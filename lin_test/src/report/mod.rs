@@ -202,25 +202,32 @@ impl Overall {
     }
 }
 
-/// Everything the report files are made of.
+/// What the report of every run holds, whatever its workload.
 #[derive(Debug)]
-pub struct RunReport<'a> {
+pub struct RunBasics<'a> {
     /// First line of the summary.
     pub title: String,
     /// Lines under the title: configuration, network backend, servers, seed.
     pub notes: &'a [String],
     /// The recorded history.
     pub entries: &'a [Entry],
-    /// Its client operations, paired.
-    pub ops: &'a [Operation],
     /// The faults injected.
     pub faults: &'a [FaultRecord],
     /// The phases of the run.
     pub phases: Vec<Phase>,
-    /// The checker's verdict per key.
-    pub reports: &'a [KeyReport],
     /// The run's verdict.
     pub overall: Overall,
+}
+
+/// Everything the report files of a register run are made of.
+#[derive(Debug)]
+pub struct RunReport<'a> {
+    /// Title, notes, history, faults, phases and verdict.
+    pub run: RunBasics<'a>,
+    /// The client operations of the history, paired.
+    pub ops: &'a [Operation],
+    /// The checker's verdict per key.
+    pub reports: &'a [KeyReport],
     /// Number of logical clients (process `p` is client `p % clients`).
     pub clients: usize,
     /// Number of replicas (client `c` talks to replica `c % nodes + 1`).
@@ -256,19 +263,21 @@ pub fn write_history(dir: &Path, entries: &[Entry]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `summary.txt` and an `index.html` that shows it (the runs without timelines).
-fn write_plain_report(dir: &Path, workload: &str, verdict: &str, summary: &str) -> Result<()> {
-    write(&dir.join("summary.txt"), summary)?;
-    let page = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test {workload} run</title></head><body>\
-         <h1>lin_test {workload} run</h1><p>{}</p><p>Files: <a href=\"history.edn\">history.edn</a>, \
-         <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nemesis.log\">nemesis.log</a>, \
-         <a href=\"summary.txt\">summary.txt</a>, replica logs in <code>logs/</code>.</p>\
-         <pre>{}</pre></body></html>\n",
-        escape(verdict),
-        escape(summary)
-    );
-    write(&dir.join("index.html"), &page)
+impl RunBasics<'_> {
+    /// Writes `summary.txt` and an `index.html` that shows it (the runs without timelines).
+    fn write_plain_report(&self, dir: &Path, workload: &str, summary: &str) -> Result<()> {
+        write(&dir.join("summary.txt"), summary)?;
+        let page = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test {workload} run</title></head><body>\
+             <h1>lin_test {workload} run</h1><p>{}</p><p>Files: <a href=\"history.edn\">history.edn</a>, \
+             <a href=\"history.jsonl\">history.jsonl</a>, <a href=\"nemesis.log\">nemesis.log</a>, \
+             <a href=\"summary.txt\">summary.txt</a>, replica logs in <code>logs/</code>.</p>\
+             <pre>{}</pre></body></html>\n",
+            escape(&verdict_line(&self.overall)),
+            escape(summary)
+        );
+        write(&dir.join("index.html"), &page)
+    }
 }
 
 /// Writes `summary.txt`, `index.html` and the timelines; returns the summary text.

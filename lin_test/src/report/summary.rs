@@ -10,7 +10,7 @@ use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 use crate::watch_history::WatchOp;
 
-use super::{secs, Overall, Phase, RunReport};
+use super::{secs, Overall, Phase, RunBasics, RunReport};
 
 /// Operations by `:f` and outcome (open operations count as `info`).
 fn operations(report: &RunReport<'_>, out: &mut String) {
@@ -70,10 +70,6 @@ fn operations(report: &RunReport<'_>, out: &mut String) {
     );
 }
 
-fn faults(report: &RunReport<'_>, out: &mut String) {
-    faults_text(report.faults, out);
-}
-
 /// The faults section: each fault with its window.
 pub(super) fn faults_text(faults: &[FaultRecord], out: &mut String) {
     let _ = writeln!(out, "faults ({}):", faults.len());
@@ -95,29 +91,7 @@ pub(super) fn faults_text(faults: &[FaultRecord], out: &mut String) {
     }
 }
 
-/// Per phase: completions, how many got an answer from the cluster, and the ratio.
-fn availability(report: &RunReport<'_>, out: &mut String) {
-    availability_text(report.entries, &report.phases, out);
-}
-
-/// The availability section over any client events (register operations or transactions).
-/// The parts of a summary that every run without timelines (txn, watch) shares.
-pub(super) struct Plain<'a> {
-    /// First line.
-    pub title: &'a str,
-    /// Lines under the title.
-    pub notes: &'a [String],
-    /// The recorded history.
-    pub entries: &'a [Entry],
-    /// The faults injected.
-    pub faults: &'a [FaultRecord],
-    /// The phases of the run.
-    pub phases: &'a [Phase],
-    /// The run's verdict.
-    pub overall: &'a Overall,
-}
-
-impl Plain<'_> {
+impl RunBasics<'_> {
     /// Title and notes, the workload's section, faults, availability per phase, the checker's
     /// section, and the verdict line.
     pub(super) fn summary(&self, workload: &str, checker: &str) -> String {
@@ -131,15 +105,18 @@ impl Plain<'_> {
         out.push('\n');
         faults_text(self.faults, &mut out);
         out.push('\n');
-        availability_text(self.entries, self.phases, &mut out);
+        availability_text(self.entries, &self.phases, &mut out);
         out.push('\n');
         out.push_str(checker);
         out.push('\n');
-        let _ = writeln!(out, "{}", verdict_line(self.overall));
+        let _ = writeln!(out, "{}", verdict_line(&self.overall));
         out
     }
 }
 
+/// The availability section, per phase: completions, how many got an answer from the
+/// cluster, and the ratio (over any client events: register operations, transactions, puts,
+/// lock requests).
 pub(super) fn availability_text(entries: &[Entry], phases: &[Phase], out: &mut String) {
     #[derive(Default)]
     struct Row {
@@ -264,22 +241,10 @@ fn verdicts(report: &RunReport<'_>, out: &mut String) {
 
 /// The whole summary.
 pub fn text(report: &RunReport<'_>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", report.title);
-    for note in report.notes {
-        let _ = writeln!(out, "  {note}");
-    }
-    out.push('\n');
-    operations(report, &mut out);
-    out.push('\n');
-    faults(report, &mut out);
-    out.push('\n');
-    availability(report, &mut out);
-    out.push('\n');
-    verdicts(report, &mut out);
-    out.push('\n');
-    let _ = writeln!(out, "{}", verdict_line(&report.overall));
-    out
+    let (mut workload, mut check) = (String::new(), String::new());
+    operations(report, &mut workload);
+    verdicts(report, &mut check);
+    report.run.summary(&workload, &check)
 }
 
 /// The last line of the summary.

@@ -127,6 +127,7 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
         .collect();
     // Completion :index -> the completion's :error.
     let errors: BTreeMap<i64, &str> = report
+        .run
         .entries
         .iter()
         .filter_map(|e| match e {
@@ -138,10 +139,11 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
         })
         .collect();
     let end = report
+        .run
         .entries
         .last()
         .map_or(0, |e| e.time())
-        .max(report.phases.last().map_or(0, |p| p.end));
+        .max(report.run.phases.last().map_or(0, |p| p.end));
     let duration = secs(end).max(1.0);
     let scale = PX_PER_SEC.min(MAX_WIDTH / duration);
     let x = |t: i64| LEFT + secs(t) * scale;
@@ -168,11 +170,12 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
     );
     // Phases other than the main workload get a grey band (recovery, final reads).
     for phase in report
+        .run
         .phases
         .iter()
         .filter(|p| !p.name.starts_with("healthy"))
     {
-        if report.faults.iter().any(|f| f.start == phase.start) {
+        if report.run.faults.iter().any(|f| f.start == phase.start) {
             continue;
         }
         let _ = write!(
@@ -187,7 +190,7 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
             escape(&phase.name)
         );
     }
-    for fault in report.faults {
+    for fault in report.run.faults {
         let stop = fault.end.unwrap_or(end);
         let colour = family_colour(fault.fault.family());
         let text = format!(
@@ -375,7 +378,7 @@ pub fn index_page(report: &RunReport<'_>, summary: &str) -> String {
         page,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>lin_test run</title><style>{STYLE}</style></head><body>\
          <h1>lin_test run</h1><p>{}</p><table><tr><th>key</th><th>operations</th><th>verdict</th><th>timeline</th></tr>",
-        escape(&super::summary::verdict_line(&report.overall))
+        escape(&super::summary::verdict_line(&report.run.overall))
     );
     for key in report.reports {
         let _ = write!(

@@ -7,12 +7,10 @@ use std::path::Path;
 use crate::checker::append::{AppendReport, TxnVerdict};
 use crate::error::Result;
 use crate::history::Outcome;
-use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 use crate::txn_history::{Mop, Txn, TxnEvent};
 
-use super::summary::Plain;
-use super::{Overall, Phase};
+use super::{Overall, RunBasics};
 
 /// Anomaly examples printed in the summary.
 const EXAMPLES_SHOWN: usize = 6;
@@ -20,22 +18,12 @@ const EXAMPLES_SHOWN: usize = 6;
 /// Everything a txn run's report is made of.
 #[derive(Debug)]
 pub struct TxnRunReport<'a> {
-    /// First line of the summary.
-    pub title: String,
-    /// Lines under the title.
-    pub notes: &'a [String],
-    /// The recorded history.
-    pub entries: &'a [Entry],
-    /// Its transactions, paired.
+    /// Title, notes, history, faults, phases and verdict.
+    pub run: RunBasics<'a>,
+    /// The transactions of the history, paired.
     pub txns: &'a [Txn],
-    /// The faults injected.
-    pub faults: &'a [FaultRecord],
-    /// The phases of the run.
-    pub phases: Vec<Phase>,
     /// What the checker found.
     pub check: &'a AppendReport,
-    /// The run's verdict.
-    pub overall: Overall,
 }
 
 /// The transaction events of `entries`, in order.
@@ -135,15 +123,7 @@ pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
     let (mut workload, mut check) = (String::new(), String::new());
     transactions(report.txns, &mut workload);
     checker(report.check, &mut check);
-    Plain {
-        title: &report.title,
-        notes: report.notes,
-        entries: report.entries,
-        faults: report.faults,
-        phases: &report.phases,
-        overall: &report.overall,
-    }
-    .summary(&workload, &check)
+    report.run.summary(&workload, &check)
 }
 
 /// Writes `summary.txt` and `index.html` of a txn run; returns the summary.
@@ -152,6 +132,6 @@ pub fn txn_summary_text(report: &TxnRunReport<'_>) -> String {
 /// [`crate::Error::Io`] naming the file that could not be written.
 pub fn write_txn_report(dir: &Path, report: &TxnRunReport<'_>) -> Result<String> {
     let summary = txn_summary_text(report);
-    super::write_plain_report(dir, "txn", &super::verdict_line(&report.overall), &summary)?;
+    report.run.write_plain_report(dir, "txn", &summary)?;
     Ok(summary)
 }

@@ -6,13 +6,11 @@ use std::path::Path;
 
 use crate::checker::watch::WatchReport;
 use crate::error::Result;
-use crate::nemesis::FaultRecord;
 use crate::recorder::Entry;
 use crate::watch_history::WatchRecord;
 use crate::watcher::CatchUp;
 
-use super::summary::Plain;
-use super::{Overall, Phase};
+use super::{Overall, RunBasics};
 
 /// Problem examples printed in the summary.
 const EXAMPLES_SHOWN: usize = 8;
@@ -20,22 +18,12 @@ const EXAMPLES_SHOWN: usize = 8;
 /// Everything a watch run's report is made of.
 #[derive(Debug)]
 pub struct WatchRunReport<'a> {
-    /// First line of the summary.
-    pub title: String,
-    /// Lines under the title.
-    pub notes: &'a [String],
-    /// The recorded history.
-    pub entries: &'a [Entry],
-    /// The faults injected.
-    pub faults: &'a [FaultRecord],
-    /// The phases of the run.
-    pub phases: Vec<Phase>,
+    /// Title, notes, history, faults, phases and verdict.
+    pub run: RunBasics<'a>,
     /// What the checker found.
     pub check: &'a WatchReport,
     /// How the catch-up went (`None` when the final revision was not read).
     pub caught_up: Option<CatchUp>,
-    /// The run's verdict.
-    pub overall: Overall,
 }
 
 /// The watch-workload records of `entries`, in order.
@@ -121,15 +109,7 @@ pub fn watch_summary_text(report: &WatchRunReport<'_>) -> String {
     let (mut workload, mut check) = (String::new(), String::new());
     streams(report, &mut workload);
     checker(report.check, &mut check);
-    Plain {
-        title: &report.title,
-        notes: report.notes,
-        entries: report.entries,
-        faults: report.faults,
-        phases: &report.phases,
-        overall: &report.overall,
-    }
-    .summary(&workload, &check)
+    report.run.summary(&workload, &check)
 }
 
 /// Writes `summary.txt` and `index.html` of a watch run; returns the summary.
@@ -138,12 +118,7 @@ pub fn watch_summary_text(report: &WatchRunReport<'_>) -> String {
 /// [`crate::Error::Io`] naming the file that could not be written.
 pub fn write_watch_report(dir: &Path, report: &WatchRunReport<'_>) -> Result<String> {
     let summary = watch_summary_text(report);
-    super::write_plain_report(
-        dir,
-        "watch",
-        &super::verdict_line(&report.overall),
-        &summary,
-    )?;
+    report.run.write_plain_report(dir, "watch", &summary)?;
     Ok(summary)
 }
 
@@ -193,17 +168,19 @@ mod tests {
         );
         let overall = Overall::from_watch(&check);
         let report = WatchRunReport {
-            title: "t".into(),
-            notes: &[],
-            entries: &[],
-            faults: &[],
-            phases: Vec::new(),
+            run: RunBasics {
+                title: "t".into(),
+                notes: &[],
+                entries: &[],
+                faults: &[],
+                phases: Vec::new(),
+                overall,
+            },
             check: &check,
             caught_up: Some(CatchUp {
                 caught_up: 1,
                 watchers: 1,
             }),
-            overall,
         };
         let text = watch_summary_text(&report);
         assert!(text.contains("problems: gap x1, lost-write x1"), "{text}");

@@ -12,7 +12,7 @@ use crate::history::pair_operations;
 use crate::nemesis::FaultRecord;
 use crate::network::NetMode;
 use crate::recorder::Entry;
-use crate::report::{self, Overall, Phase, RunReport};
+use crate::report::{self, Overall, Phase, RunBasics, RunReport};
 use crate::txn_history::pair_txns;
 use crate::watch_history::{puts, watcher_logs};
 use crate::watcher::CatchUp;
@@ -44,6 +44,18 @@ pub(super) struct Collected {
 }
 
 impl Collected {
+    /// The parts of the report that every workload's has.
+    fn basics(&self, phases: Vec<Phase>, overall: Overall) -> RunBasics<'_> {
+        RunBasics {
+            title: self.title.clone(),
+            notes: &self.notes,
+            entries: &self.entries,
+            faults: &self.faults,
+            phases,
+            overall,
+        }
+    }
+
     /// Adds the notes on how long the run's parts took (the check took `check`), and whether
     /// it was interrupted before its last phase.
     fn note_timing(&mut self, last: &str, check: Duration) {
@@ -128,14 +140,9 @@ async fn check_registers(
     c.note_timing(config.workload.last_phase().0, check_started.elapsed());
     let overall = Overall::from_reports(&reports);
     let run_report = RunReport {
-        title: c.title.clone(),
-        notes: &c.notes,
-        entries: &c.entries,
+        run: c.basics(phases, overall.clone()),
         ops: &ops,
-        faults: &c.faults,
-        phases,
         reports: &reports,
-        overall: overall.clone(),
         clients: config.clients,
         nodes: config.nodes,
     };
@@ -156,14 +163,9 @@ async fn check_txns(
     c.note_timing(config.workload.last_phase().0, check.elapsed);
     let overall = Overall::from_append(&check);
     let txn_report = report::TxnRunReport {
-        title: c.title.clone(),
-        notes: &c.notes,
-        entries: &c.entries,
+        run: c.basics(phases, overall.clone()),
         txns: &txns,
-        faults: &c.faults,
-        phases,
         check: &check,
-        overall: overall.clone(),
     };
     let summary = report::write_txn_report(&config.out, &txn_report)?;
     Ok((overall, summary))
@@ -190,14 +192,9 @@ async fn check_watch_logs(
     c.note_timing(config.workload.last_phase().0, check.elapsed);
     let overall = Overall::from_watch(&check);
     let watch_report = report::WatchRunReport {
-        title: c.title.clone(),
-        notes: &c.notes,
-        entries: &c.entries,
-        faults: &c.faults,
-        phases,
+        run: c.basics(phases, overall.clone()),
         check: &check,
         caught_up: c.catch_up.map(|(_, done)| done),
-        overall: overall.clone(),
     };
     let summary = report::write_watch_report(&config.out, &watch_report)?;
     Ok((overall, summary))
@@ -215,13 +212,8 @@ async fn check_locks(
     c.note_timing(config.workload.last_phase().0, check.elapsed);
     let overall = Overall::from_lock(&check);
     let lock_report = report::LockRunReport {
-        title: c.title.clone(),
-        notes: &c.notes,
-        entries: &c.entries,
-        faults: &c.faults,
-        phases,
+        run: c.basics(phases, overall.clone()),
         check: &check,
-        overall: overall.clone(),
     };
     let summary = report::write_lock_report(&config.out, &lock_report)?;
     Ok((overall, summary))
