@@ -118,159 +118,274 @@ fn verdict_html(verdict: &Verdict) -> &'static str {
     }
 }
 
-/// The page of one key.
+/// The page of one key: the chart's data prepared, then the chart, the process labels and
+/// the page around them.
 pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
-    let ops: Vec<&Operation> = report
-        .ops
-        .iter()
-        .filter(|op| op.key == key_report.key)
-        .collect();
-    // Completion :index -> the completion's :error.
-    let errors: BTreeMap<i64, &str> = report
-        .run
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Op {
-                event,
-                error: Some(error),
-            } => Some((event.index, error.as_str())),
-            _ => None,
-        })
-        .collect();
-    let end = report
-        .run
-        .entries
-        .last()
-        .map_or(0, |e| e.time())
-        .max(report.run.phases.last().map_or(0, |p| p.end));
-    let duration = secs(end).max(1.0);
-    let scale = PX_PER_SEC.min(MAX_WIDTH / duration);
-    let x = |t: i64| LEFT + secs(t) * scale;
-    let processes: BTreeSet<i64> = ops.iter().map(|op| op.process).collect();
-    let row_of: BTreeMap<i64, usize> = processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let width = x(end) + 40.0;
-    let height = TOP + ROW * processes.len().max(1) as f64 + 10.0;
-
-    // Which operations to outline (by their invocation :index).
-    let mut stuck = None;
-    let mut concurrent = BTreeSet::new();
-    let mut tail = BTreeSet::new();
-    if let Verdict::NotLinearizable(cex) = &key_report.verdict {
-        stuck = Some(cex.stuck.invoke.index);
-        concurrent.extend(cex.concurrent.iter().map(|op| op.invoke.index));
-        let from = cex.linearized.len().saturating_sub(LINEARIZED_TAIL);
-        tail.extend(cex.linearized[from..].iter().map(|op| op.invoke.index));
-    }
-
+    let chart = Chart::new(report, key_report);
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\">"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0}\" height=\"{:.0}\">",
+        chart.width, chart.height
     );
-    // Phases other than the main workload get a grey band (recovery, final reads).
-    for phase in report
-        .run
-        .phases
-        .iter()
-        .filter(|p| !p.name.starts_with("healthy"))
-    {
-        if report.run.faults.iter().any(|f| f.start == phase.start) {
-            continue;
+    chart.phase_bands(report, &mut svg);
+    chart.fault_bands(report, &mut svg);
+    chart.time_axis(&mut svg);
+    chart.bars(&mut svg);
+    chart.violation_line(key_report, &mut svg);
+    svg.push_str("</svg>");
+    let labels = chart.labels(report);
+    page_around(key_report, &chart, &labels, &svg)
+}
+
+/// Which operations to outline (by their invocation :index) when the key is not
+/// linearizable.
+#[derive(Default)]
+struct Outlines {
+    /// The operation whose completion ends the smallest non-linearizable prefix.
+    stuck: Option<i64>,
+    /// Concurrent operations the checker could not place.
+    concurrent: BTreeSet<i64>,
+    /// The last operations of the partial linearization.
+    tail: BTreeSet<i64>,
+}
+
+/// What a key's chart is drawn from: its operations, their errors, the time scale and the
+/// rows.
+struct Chart<'a> {
+    /// The operations on the key.
+    ops: Vec<&'a Operation>,
+    /// Completion :index -> the completion's :error.
+    errors: BTreeMap<i64, &'a str>,
+    /// The end of the history (ns).
+    end: i64,
+    /// Its length in seconds (at least 1).
+    duration: f64,
+    /// Pixels per second.
+    scale: f64,
+    /// Row of each process.
+    row_of: BTreeMap<i64, usize>,
+    /// Size of the chart.
+    width: f64,
+    height: f64,
+    /// The operations to outline.
+    outlines: Outlines,
+}
+
+impl<'a> Chart<'a> {
+    /// Prepares the chart of `key_report`'s key.
+    fn new(report: &'a RunReport<'_>, key_report: &KeyReport) -> Chart<'a> {
+        let ops: Vec<&Operation> = report
+            .ops
+            .iter()
+            .filter(|op| op.key == key_report.key)
+            .collect();
+        let errors: BTreeMap<i64, &str> = report
+            .run
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Op {
+                    event,
+                    error: Some(error),
+                } => Some((event.index, error.as_str())),
+                _ => None,
+            })
+            .collect();
+        let end = report
+            .run
+            .entries
+            .last()
+            .map_or(0, |e| e.time())
+            .max(report.run.phases.last().map_or(0, |p| p.end));
+        let duration = secs(end).max(1.0);
+        let scale = PX_PER_SEC.min(MAX_WIDTH / duration);
+        let processes: BTreeSet<i64> = ops.iter().map(|op| op.process).collect();
+        let row_of: BTreeMap<i64, usize> =
+            processes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+        let mut outlines = Outlines::default();
+        if let Verdict::NotLinearizable(cex) = &key_report.verdict {
+            outlines.stuck = Some(cex.stuck.invoke.index);
+            outlines
+                .concurrent
+                .extend(cex.concurrent.iter().map(|op| op.invoke.index));
+            let from = cex.linearized.len().saturating_sub(LINEARIZED_TAIL);
+            outlines
+                .tail
+                .extend(cex.linearized[from..].iter().map(|op| op.invoke.index));
         }
-        let _ = write!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#000\" fill-opacity=\"0.05\"><title>{}</title></rect>\
-             <text x=\"{:.1}\" y=\"12\" fill=\"#555\">{}</text>",
-            x(phase.start),
-            (x(phase.end) - x(phase.start)).max(1.0),
-            height - TOP,
-            escape(&phase.name),
-            x(phase.start) + 2.0,
-            escape(&phase.name)
-        );
-    }
-    for fault in report.run.faults {
-        let stop = fault.end.unwrap_or(end);
-        let colour = family_colour(fault.fault.family());
-        let text = format!(
-            "{} ({:.3} s .. {:.3} s): {}",
-            fault.fault,
-            secs(fault.start),
-            secs(stop),
-            fault.description
-        );
-        let _ = write!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"16\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.13\"><title>{}</title></rect>\
-             <text x=\"{:.1}\" y=\"12\" fill=\"{colour}\">{}</text>",
-            x(fault.start),
-            (x(stop) - x(fault.start)).max(1.0),
-            height - 16.0,
-            escape(&text),
-            x(fault.start) + 2.0,
-            escape(fault.fault.name())
-        );
-    }
-    // Time axis: a tick every second (every 5 or 10 when zoomed out).
-    let step = if scale >= 40.0 {
-        1
-    } else if scale >= 10.0 {
-        5
-    } else {
-        10
-    };
-    let mut second = 0;
-    while (second as f64) <= duration {
-        let tx = LEFT + second as f64 * scale;
-        let _ = write!(
-            svg,
-            "<line x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{height:.0}\" stroke=\"#000\" stroke-opacity=\"0.08\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#777\">{second}s</text>",
-            TOP - 10.0,
-            tx + 2.0,
-            TOP - 4.0
-        );
-        second += step;
-    }
-    let mut labels = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{LABELS}\" height=\"{height:.0}\">"
-    );
-    for (process, row) in &row_of {
-        let y = TOP + *row as f64 * ROW;
-        let clients = report.clients.max(1) as i64;
-        let node = (process % clients) % report.nodes.max(1) as i64 + 1;
-        let _ = write!(
-            labels,
-            "<text x=\"4\" y=\"{:.1}\">p{process} → n{node}</text>",
-            y + ROW * 0.7
-        );
-    }
-    labels.push_str("</svg>");
-    for op in &ops {
-        let Some(row) = row_of.get(&op.process) else {
-            continue;
+        let mut chart = Chart {
+            ops,
+            errors,
+            end,
+            duration,
+            scale,
+            height: TOP + ROW * row_of.len().max(1) as f64 + 10.0,
+            row_of,
+            width: 0.0,
+            outlines,
         };
-        let y = TOP + *row as f64 * ROW + 2.0;
-        let start = x(op.invoke.time);
-        let stop = op.completion.map_or(x(end), |c| x(c.time));
-        let w = (stop - start).max(2.0);
-        let index = op.invoke.index;
-        let (stroke, dash, stroke_width, id) = if stuck == Some(index) {
+        chart.width = chart.x(end) + 40.0;
+        chart
+    }
+
+    /// The x coordinate of time `t` (ns).
+    fn x(&self, t: i64) -> f64 {
+        LEFT + secs(t) * self.scale
+    }
+
+    /// Phases other than the main workload get a grey band (recovery, final reads).
+    fn phase_bands(&self, report: &RunReport<'_>, svg: &mut String) {
+        let height = self.height;
+        for phase in report
+            .run
+            .phases
+            .iter()
+            .filter(|p| !p.name.starts_with("healthy"))
+        {
+            if report.run.faults.iter().any(|f| f.start == phase.start) {
+                continue;
+            }
+            let _ = write!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#000\" fill-opacity=\"0.05\"><title>{}</title></rect>\
+                 <text x=\"{:.1}\" y=\"12\" fill=\"#555\">{}</text>",
+                self.x(phase.start),
+                (self.x(phase.end) - self.x(phase.start)).max(1.0),
+                height - TOP,
+                escape(&phase.name),
+                self.x(phase.start) + 2.0,
+                escape(&phase.name)
+            );
+        }
+    }
+
+    /// A shaded band per fault, coloured by its family, with its details on hover.
+    fn fault_bands(&self, report: &RunReport<'_>, svg: &mut String) {
+        for fault in report.run.faults {
+            let stop = fault.end.unwrap_or(self.end);
+            let colour = family_colour(fault.fault.family());
+            let text = format!(
+                "{} ({:.3} s .. {:.3} s): {}",
+                fault.fault,
+                secs(fault.start),
+                secs(stop),
+                fault.description
+            );
+            let _ = write!(
+                svg,
+                "<rect x=\"{:.1}\" y=\"16\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.13\"><title>{}</title></rect>\
+                 <text x=\"{:.1}\" y=\"12\" fill=\"{colour}\">{}</text>",
+                self.x(fault.start),
+                (self.x(stop) - self.x(fault.start)).max(1.0),
+                self.height - 16.0,
+                escape(&text),
+                self.x(fault.start) + 2.0,
+                escape(fault.fault.name())
+            );
+        }
+    }
+
+    /// Time axis: a tick every second (every 5 or 10 when zoomed out).
+    fn time_axis(&self, svg: &mut String) {
+        let (scale, height) = (self.scale, self.height);
+        let step = if scale >= 40.0 {
+            1
+        } else if scale >= 10.0 {
+            5
+        } else {
+            10
+        };
+        let mut second = 0;
+        while (second as f64) <= self.duration {
+            let tx = LEFT + second as f64 * scale;
+            let _ = write!(
+                svg,
+                "<line x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{height:.0}\" stroke=\"#000\" stroke-opacity=\"0.08\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" fill=\"#777\">{second}s</text>",
+                TOP - 10.0,
+                tx + 2.0,
+                TOP - 4.0
+            );
+            second += step;
+        }
+    }
+
+    /// The label column: which replica each process's client talks to.
+    fn labels(&self, report: &RunReport<'_>) -> String {
+        let mut labels = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{LABELS}\" height=\"{:.0}\">",
+            self.height
+        );
+        for (process, row) in &self.row_of {
+            let y = TOP + *row as f64 * ROW;
+            let clients = report.clients.max(1) as i64;
+            let node = (process % clients) % report.nodes.max(1) as i64 + 1;
+            let _ = write!(
+                labels,
+                "<text x=\"4\" y=\"{:.1}\">p{process} → n{node}</text>",
+                y + ROW * 0.7
+            );
+        }
+        labels.push_str("</svg>");
+        labels
+    }
+
+    /// One bar per operation, outlined as [`Outlines`] says, with its details on hover.
+    fn bars(&self, svg: &mut String) {
+        for op in &self.ops {
+            let Some(row) = self.row_of.get(&op.process) else {
+                continue;
+            };
+            let y = TOP + *row as f64 * ROW + 2.0;
+            let start = self.x(op.invoke.time);
+            let stop = op.completion.map_or(self.x(self.end), |c| self.x(c.time));
+            let w = (stop - start).max(2.0);
+            let (stroke, dash, stroke_width, id) = self.outline(op.invoke.index);
+            let tip = self.tip(op);
+            let _ = write!(
+                svg,
+                "<g{id}><title>{}</title><rect x=\"{start:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"{dash}/>",
+                escape(&tip),
+                ROW - 4.0,
+                outcome_colour(op.outcome)
+            );
+            let text = label(op);
+            if w >= 7.0 * text.chars().count() as f64 {
+                let _ = write!(
+                    svg,
+                    "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                    start + 2.0,
+                    y + ROW * 0.62,
+                    escape(&text)
+                );
+            }
+            svg.push_str("</g>");
+        }
+    }
+
+    /// The stroke, dash, stroke width and id attribute of the operation invoked at `index`.
+    fn outline(&self, index: i64) -> (&'static str, &'static str, f64, &'static str) {
+        let outlines = &self.outlines;
+        if outlines.stuck == Some(index) {
             ("#d00000", "", 3.0, " id=\"stuck\"")
-        } else if concurrent.contains(&index) {
+        } else if outlines.concurrent.contains(&index) {
             ("#d00000", " stroke-dasharray=\"4 2\"", 2.0, "")
-        } else if tail.contains(&index) {
+        } else if outlines.tail.contains(&index) {
             ("#0066cc", " stroke-dasharray=\"4 2\"", 2.0, "")
         } else {
             ("#555", "", 0.5, "")
-        };
+        }
+    }
+
+    /// The hover text of a bar: the operation, its times, its error.
+    fn tip(&self, op: &Operation) -> String {
         let error = op
             .completion
-            .and_then(|c| errors.get(&c.index))
+            .and_then(|c| self.errors.get(&c.index))
             .map(|e| format!("\nerror: {e}"))
             .unwrap_or_default();
-        let tip = format!(
+        format!(
             "{op}\ninvoked {:.6} s, {}{error}",
             secs(op.invoke.time),
             op.completion.map_or_else(
@@ -281,37 +396,27 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
                     secs(c.time - op.invoke.time) * 1e3
                 )
             ),
-        );
-        let _ = write!(
-            svg,
-            "<g{id}><title>{}</title><rect x=\"{start:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\" fill=\"{}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"{dash}/>",
-            escape(&tip),
-            ROW - 4.0,
-            outcome_colour(op.outcome)
-        );
-        let text = label(op);
-        if w >= 7.0 * text.chars().count() as f64 {
-            let _ = write!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                start + 2.0,
-                y + ROW * 0.62,
-                escape(&text)
-            );
-        }
-        svg.push_str("</g>");
+        )
     }
-    if let Verdict::NotLinearizable(cex) = &key_report.verdict {
-        if let Some(c) = cex.stuck.completion {
-            let _ = write!(
-                svg,
-                "<line x1=\"{0:.1}\" y1=\"16\" x2=\"{0:.1}\" y2=\"{height:.0}\" stroke=\"#d00000\" stroke-dasharray=\"6 3\"><title>the smallest non-linearizable prefix ends here</title></line>",
-                x(c.time)
-            );
-        }
-    }
-    svg.push_str("</svg>");
 
+    /// A dashed red line where the smallest non-linearizable prefix ends.
+    fn violation_line(&self, key_report: &KeyReport, svg: &mut String) {
+        if let Verdict::NotLinearizable(cex) = &key_report.verdict {
+            if let Some(c) = cex.stuck.completion {
+                let _ = write!(
+                    svg,
+                    "<line x1=\"{0:.1}\" y1=\"16\" x2=\"{0:.1}\" y2=\"{1:.0}\" stroke=\"#d00000\" stroke-dasharray=\"6 3\"><title>the smallest non-linearizable prefix ends here</title></line>",
+                    self.x(c.time),
+                    self.height
+                );
+            }
+        }
+    }
+}
+
+/// The HTML page around a key's chart: heading and verdict, the counterexample or why the
+/// checker gave up, the legend, the chart beside its labels, and the scroll to the violation.
+fn page_around(key_report: &KeyReport, chart: &Chart<'_>, labels: &str, svg: &str) -> String {
     let mut page = String::new();
     let title = format!("key {}", key_report.key);
     let _ = write!(
@@ -324,8 +429,8 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
         "<p><a href=\"../index.html\">← all keys</a></p><h1>{}: {}</h1><p>{} operations by {} processes; checked in {:.3} s.</p>",
         escape(&title),
         verdict_html(&key_report.verdict),
-        ops.len(),
-        processes.len(),
+        chart.ops.len(),
+        chart.row_of.len(),
         key_report.elapsed.as_secs_f64()
     );
     match &key_report.verdict {
@@ -346,19 +451,7 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
         }
         Verdict::Linearizable => {}
     }
-    let _ = write!(
-        page,
-        "<div class=\"legend\"><span><i class=\"sw\" style=\"background:{}\"></i>ok</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>fail (did not happen)</span>\
-         <span><i class=\"sw\" style=\"background:{}\"></i>info (unknown)</span>\
-         <span><i class=\"sw\" style=\"background:#fff;border:3px solid #d00000\"></i>completion ends the smallest non-linearizable prefix</span>\
-         <span><i class=\"sw\" style=\"background:#fff;border:2px dashed #d00000\"></i>concurrent, not placed</span>\
-         <span><i class=\"sw\" style=\"background:#fff;border:2px dashed #0066cc\"></i>last of the partial linearization</span>\
-         <span>shaded bands: faults (hover for details)</span></div>",
-        outcome_colour(Outcome::Ok),
-        outcome_colour(Outcome::Fail),
-        outcome_colour(Outcome::Info)
-    );
+    page.push_str(&legend());
     let _ = write!(
         page,
         "<div class=\"row\">{labels}<div class=\"chart\" id=\"chart\">{svg}</div></div>"
@@ -369,6 +462,22 @@ pub fn key_page(report: &RunReport<'_>, key_report: &KeyReport) -> String {
          window.addEventListener('load',show);</script></body></html>\n",
     );
     page
+}
+
+/// The legend of a key's chart.
+fn legend() -> String {
+    format!(
+        "<div class=\"legend\"><span><i class=\"sw\" style=\"background:{}\"></i>ok</span>\
+         <span><i class=\"sw\" style=\"background:{}\"></i>fail (did not happen)</span>\
+         <span><i class=\"sw\" style=\"background:{}\"></i>info (unknown)</span>\
+         <span><i class=\"sw\" style=\"background:#fff;border:3px solid #d00000\"></i>completion ends the smallest non-linearizable prefix</span>\
+         <span><i class=\"sw\" style=\"background:#fff;border:2px dashed #d00000\"></i>concurrent, not placed</span>\
+         <span><i class=\"sw\" style=\"background:#fff;border:2px dashed #0066cc\"></i>last of the partial linearization</span>\
+         <span>shaded bands: faults (hover for details)</span></div>",
+        outcome_colour(Outcome::Ok),
+        outcome_colour(Outcome::Fail),
+        outcome_colour(Outcome::Info)
+    )
 }
 
 /// The index page: the summary and a link per key.
