@@ -6,49 +6,31 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, check_file, report_network, run_lin_test};
+use common::{assert_nothing_left, report_network, run_workload};
 
 #[test]
 fn a_run_with_kills_and_partitions_is_linearizable() {
-    let mut run = run_lin_test(
+    let mut run = run_workload(
+        "register",
         &[
-            "--nodes",
-            "3",
-            "--clients",
-            "6",
-            "--keys",
-            "4",
-            "--time-limit",
-            "60",
-            "--rate",
-            "60",
-            "--nemesis",
-            "kill,partition",
-            "--nemesis-interval",
-            "6",
-            "--check-timeout",
-            "60",
+            ("--nodes", "3"),
+            ("--clients", "6"),
+            ("--keys", "4"),
+            ("--time-limit", "60"),
+            ("--rate", "60"),
+            ("--nemesis", "kill,partition"),
+            ("--nemesis-interval", "6"),
+            ("--check-timeout", "60"),
         ],
+        &[],
         Duration::from_secs(300),
     );
     report_network(&mut run);
-    let code = run.status.code();
-    run.check(
-        code == Some(0),
-        &format!("expected exit 0 (linearizable), got {code:?}"),
-    );
-    run.check(
-        run.output.contains("VERDICT: linearizable (4 of 4 keys)"),
-        "the summary does not say linearizable",
-    );
+    run.expect_verdict(0, "VERDICT: linearizable (4 of 4 keys)");
 
     // Faults of both families happened and were healed.
+    run.expect_faults(&["kill-", "partition-"]);
     let nemesis = run.read("nemesis.log");
-    run.check(nemesis.contains("start kill-"), "no kill in nemesis.log");
-    run.check(
-        nemesis.contains("start partition-"),
-        "no partition in nemesis.log",
-    );
     let starts = nemesis.matches("  start ").count();
     let stops = nemesis.matches("  stop ").count();
     run.check(starts >= 4 && starts == stops, "faults were not all healed");
@@ -63,16 +45,8 @@ fn a_run_with_kills_and_partitions_is_linearizable() {
         history.contains(":process :nemesis"),
         "no nemesis events in history.edn",
     );
-    let (code, out) = check_file(&run.out.join("history.edn"));
-    run.check(
-        code == Some(0),
-        &format!("lin_test check history.edn: {code:?}\n{out}"),
-    );
-    let (code, out) = check_file(&run.out.join("keys/key-0.edn"));
-    run.check(
-        code == Some(0) && out.starts_with("key register: linearizable: true"),
-        &format!("lin_test check keys/key-0.edn: {code:?}\n{out}"),
-    );
+    run.expect_check("history.edn", 0, "");
+    run.expect_check("keys/key-0.edn", 0, "key register: linearizable: true");
     let jsonl = run.read("history.jsonl");
     run.check(
         jsonl.lines().count() == history.lines().count(),

@@ -9,46 +9,28 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_nothing_left, check_file, number_after, run_lin_test};
+use common::{assert_nothing_left, number_after, run_workload};
 
 #[test]
 fn a_lock_run_with_kills_and_pauses_is_valid() {
     let started = Instant::now();
-    let mut run = run_lin_test(
+    let mut run = run_workload(
+        "lock",
         &[
-            "--workload",
-            "lock",
-            "--nodes",
-            "3",
-            "--clients",
-            "4",
-            "--time-limit",
-            "16",
-            "--rate",
-            "40",
-            "--lock-ttl",
-            "2",
-            "--nemesis",
-            "pause,kill",
-            "--nemesis-interval",
-            "2.5",
+            ("--nodes", "3"),
+            ("--clients", "4"),
+            ("--time-limit", "16"),
+            ("--rate", "40"),
+            ("--lock-ttl", "2"),
+            ("--nemesis", "pause,kill"),
+            ("--nemesis-interval", "2.5"),
         ],
+        &[],
         Duration::from_secs(120),
     );
     let elapsed = started.elapsed();
-    let code = run.status.code();
-    run.check(
-        code == Some(0),
-        &format!("expected exit 0 (valid lock), got {code:?}"),
-    );
-    run.check(
-        run.output
-            .contains("VERDICT: valid lock (guarded writes never interleaved, "),
-        "the summary does not say valid lock",
-    );
-    let nemesis = run.read("nemesis.log");
-    run.check(nemesis.contains("start kill"), "no kill in nemesis.log");
-    run.check(nemesis.contains("start pause"), "no pause in nemesis.log");
+    run.expect_verdict(0, "VERDICT: valid lock (guarded writes never interleaved, ");
+    run.expect_faults(&["kill", "pause"]);
     let summary = run.read("summary.txt");
     let acquired = number_after(&summary, "acquisitions: ").unwrap_or(0);
     let ok = summary
@@ -75,10 +57,6 @@ fn a_lock_run_with_kills_and_pauses_is_valid() {
             && history.contains(":f :keepalive, :value {:lease "),
         "history.edn holds no acquisitions, increments or keepalives",
     );
-    let (code, out) = check_file(&run.out.join("history.edn"));
-    run.check(
-        code == Some(0) && out.contains(": valid lock, "),
-        &format!("lin_test check history.edn: {code:?}\n{out}"),
-    );
+    run.expect_check("history.edn", 0, ": valid lock, ");
     assert_nothing_left(&mut run);
 }

@@ -6,47 +6,27 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, check_file, report_network, run_lin_test};
+use common::{assert_nothing_left, report_network, run_workload};
 
 #[test]
 fn a_txn_run_with_kills_and_partitions_is_strict_serializable() {
-    let mut run = run_lin_test(
+    let mut run = run_workload(
+        "txn",
         &[
-            "--workload",
-            "txn",
-            "--nodes",
-            "3",
-            "--clients",
-            "6",
-            "--keys",
-            "4",
-            "--time-limit",
-            "45",
-            "--rate",
-            "60",
-            "--nemesis",
-            "kill,partition",
-            "--nemesis-interval",
-            "6",
+            ("--nodes", "3"),
+            ("--clients", "6"),
+            ("--keys", "4"),
+            ("--time-limit", "45"),
+            ("--rate", "60"),
+            ("--nemesis", "kill,partition"),
+            ("--nemesis-interval", "6"),
         ],
+        &[],
         Duration::from_secs(240),
     );
     report_network(&mut run);
-    let code = run.status.code();
-    run.check(
-        code == Some(0),
-        &format!("expected exit 0 (strict serializable), got {code:?}"),
-    );
-    run.check(
-        run.output.contains("VERDICT: strict serializable ("),
-        "the summary does not say strict serializable",
-    );
-    let nemesis = run.read("nemesis.log");
-    run.check(nemesis.contains("start kill-"), "no kill in nemesis.log");
-    run.check(
-        nemesis.contains("start partition-"),
-        "no partition in nemesis.log",
-    );
+    run.expect_verdict(0, "VERDICT: strict serializable (");
+    run.expect_faults(&["kill-", "partition-"]);
     let history = run.read("history.edn");
     run.check(
         history.contains(":f :txn, :value [[:")
@@ -66,10 +46,6 @@ fn a_txn_run_with_kills_and_partitions_is_strict_serializable() {
             &format!("summary.txt lacks '{part}'"),
         );
     }
-    let (code, out) = check_file(&run.out.join("history.edn"));
-    run.check(
-        code == Some(0) && out.contains("strict serializable"),
-        &format!("lin_test check history.edn: {code:?}\n{out}"),
-    );
+    run.expect_check("history.edn", 0, "strict serializable");
     assert_nothing_left(&mut run);
 }

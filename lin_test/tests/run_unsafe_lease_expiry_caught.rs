@@ -19,33 +19,25 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, check_file, number_after, run_lin_test};
+use common::{assert_nothing_left, number_after, run_workload};
 
 #[test]
 fn unsafe_follower_lease_expiry_is_caught() {
-    let mut run = run_lin_test(
+    let mut run = run_workload(
+        "lock",
         &[
-            "--workload",
-            "lock",
-            "--nodes",
-            "3",
-            "--clients",
-            "4",
-            "--time-limit",
-            "10",
-            "--rate",
-            "40",
-            "--lock-ttl",
-            "2",
-            "--nemesis",
-            "none",
-            "--unsafe-follower-lease-expiry",
+            ("--nodes", "3"),
+            ("--clients", "4"),
+            ("--time-limit", "10"),
+            ("--rate", "40"),
+            ("--lock-ttl", "2"),
+            ("--nemesis", "none"),
         ],
+        &["--unsafe-follower-lease-expiry"],
         Duration::from_secs(120),
     );
     assert_nothing_left(&mut run);
-    let code = run.status.code();
-    run.check(code == Some(1), &format!("expected exit 1, got {code:?}"));
+    run.expect_verdict(1, "VERDICT: NOT valid lock: early-expiry x");
     let summary = run.read("summary.txt");
     let verdict = summary
         .lines()
@@ -79,9 +71,5 @@ fn unsafe_follower_lease_expiry_is_caught() {
         .unwrap_or(0);
     eprintln!("unguarded overlaps {overlaps}, guarded writes rejected by fencing {fenced}");
     run.check(overlaps >= 3, "fewer than 3 unguarded overlaps");
-    let (code, out) = check_file(&run.out.join("history.edn"));
-    run.check(
-        code == Some(1) && out.contains("NOT valid: early-expiry x"),
-        &format!("lin_test check history.edn: {code:?}\n{out}"),
-    );
+    run.expect_check("history.edn", 1, "NOT valid: early-expiry x");
 }

@@ -14,64 +14,41 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, report_network, run_lin_test};
+use common::{report_network, run_workload, until_caught};
 
 /// Runs allowed before giving up (each takes about 25 s).
 const ATTEMPTS: usize = 3;
 
 #[test]
 fn unsafe_local_reads_are_caught_under_partitions() {
-    let mut outputs = Vec::new();
-    for attempt in 1..=ATTEMPTS {
-        let mut run = run_lin_test(
+    let (mut run, attempt) = until_caught(ATTEMPTS, "unsafe local reads", || {
+        let mut run = run_workload(
+            "register",
             &[
-                "--nodes",
-                "3",
-                "--clients",
-                "6",
-                "--keys",
-                "1",
-                "--time-limit",
-                "20",
-                "--mix",
-                "read=60,write=40",
-                "--nemesis",
-                "partition",
-                "--nemesis-interval",
-                "4",
-                "--request-timeout-ms",
-                "1000",
-                "--unsafe-local-reads",
+                ("--nodes", "3"),
+                ("--clients", "6"),
+                ("--keys", "1"),
+                ("--time-limit", "20"),
+                ("--mix", "read=60,write=40"),
+                ("--nemesis", "partition"),
+                ("--nemesis-interval", "4"),
+                ("--request-timeout-ms", "1000"),
             ],
+            &["--unsafe-local-reads"],
             Duration::from_secs(180),
         );
         report_network(&mut run);
-        assert_nothing_left(&mut run);
-        if run.status.code() == Some(1) {
-            run.check(
-                run.output.contains("VERDICT: NOT linearizable"),
-                "exit 1 without a NOT linearizable verdict",
-            );
-            run.check(
-                run.output.contains("smallest non-linearizable prefix"),
-                "no counterexample in the report",
-            );
-            let page = run.read("timeline/key-0.html");
-            run.check(
-                page.contains("linearizable: false") && page.contains("id=\"stuck\""),
-                "the timeline does not highlight the violation",
-            );
-            eprintln!("violation caught on attempt {attempt}");
-            return;
-        }
-        eprintln!(
-            "attempt {attempt}: no violation caught (exit {:?})",
-            run.status.code()
-        );
-        outputs.push(run.output.clone());
-    }
-    panic!(
-        "unsafe local reads were not caught in {ATTEMPTS} runs:\n{}",
-        outputs.join("\n-----\n")
+        run
+    });
+    run.expect_verdict(1, "VERDICT: NOT linearizable");
+    run.check(
+        run.output.contains("smallest non-linearizable prefix"),
+        "no counterexample in the report",
     );
+    let page = run.read("timeline/key-0.html");
+    run.check(
+        page.contains("linearizable: false") && page.contains("id=\"stuck\""),
+        "the timeline does not highlight the violation",
+    );
+    eprintln!("violation caught on attempt {attempt}");
 }

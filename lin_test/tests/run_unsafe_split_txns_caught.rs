@@ -10,56 +10,32 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, run_lin_test};
+use common::{run_workload, until_caught};
 
 /// Runs allowed before giving up (each takes about 15 s).
 const ATTEMPTS: usize = 3;
 
 #[test]
 fn unsafe_split_txns_are_caught() {
-    let mut outputs = Vec::new();
-    for attempt in 1..=ATTEMPTS {
-        let mut run = run_lin_test(
+    let (mut run, attempt) = until_caught(ATTEMPTS, "split transactions", || {
+        run_workload(
+            "txn",
             &[
-                "--workload",
-                "txn",
-                "--nodes",
-                "3",
-                "--clients",
-                "6",
-                "--keys",
-                "3",
-                "--time-limit",
-                "10",
-                "--rate",
-                "200",
-                "--nemesis",
-                "none",
-                "--unsafe-split-txns",
+                ("--nodes", "3"),
+                ("--clients", "6"),
+                ("--keys", "3"),
+                ("--time-limit", "10"),
+                ("--rate", "200"),
+                ("--nemesis", "none"),
             ],
+            &["--unsafe-split-txns"],
             Duration::from_secs(120),
-        );
-        assert_nothing_left(&mut run);
-        if run.status.code() == Some(1) {
-            run.check(
-                run.output.contains("VERDICT: NOT serializable"),
-                "exit 1 without a NOT serializable verdict",
-            );
-            run.check(
-                run.read("summary.txt").contains("anomalies: "),
-                "no anomalies listed in summary.txt",
-            );
-            eprintln!("split transactions caught on attempt {attempt}");
-            return;
-        }
-        eprintln!(
-            "attempt {attempt}: nothing caught (exit {:?})",
-            run.status.code()
-        );
-        outputs.push(run.output.clone());
-    }
-    panic!(
-        "split transactions were not caught in {ATTEMPTS} runs:\n{}",
-        outputs.join("\n-----\n")
+        )
+    });
+    run.expect_verdict(1, "VERDICT: NOT serializable");
+    run.check(
+        run.read("summary.txt").contains("anomalies: "),
+        "no anomalies listed in summary.txt",
     );
+    eprintln!("split transactions caught on attempt {attempt}");
 }

@@ -10,38 +10,25 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, check_file, run_lin_test};
+use common::{assert_nothing_left, run_workload};
 
 #[test]
 fn unsafe_watch_drop_resumed_event_is_caught() {
-    let mut run = run_lin_test(
+    let mut run = run_workload(
+        "watch",
         &[
-            "--workload",
-            "watch",
-            "--nodes",
-            "3",
-            "--clients",
-            "4",
-            "--keys",
-            "3",
-            "--time-limit",
-            "10",
-            "--rate",
-            "60",
-            "--nemesis",
-            "none",
-            "--unsafe-watch-drop-resumed-event",
+            ("--nodes", "3"),
+            ("--clients", "4"),
+            ("--keys", "3"),
+            ("--time-limit", "10"),
+            ("--rate", "60"),
+            ("--nemesis", "none"),
         ],
+        &["--unsafe-watch-drop-resumed-event"],
         Duration::from_secs(120),
     );
     assert_nothing_left(&mut run);
-    let code = run.status.code();
-    run.check(code == Some(1), &format!("expected exit 1, got {code:?}"));
-    run.check(
-        run.output
-            .contains("VERDICT: NOT valid watch streams: gap x"),
-        "exit 1 without gaps in the verdict",
-    );
+    run.expect_verdict(1, "VERDICT: NOT valid watch streams: gap x");
     let summary = run.read("summary.txt");
     let resumed_gap = summary.lines().any(|l| {
         l.starts_with("  - gap: watcher ")
@@ -65,9 +52,5 @@ fn unsafe_watch_drop_resumed_event_is_caught() {
         resumptions >= 3,
         "fewer than 3 resumptions from a revision after 1",
     );
-    let (code, out) = check_file(&run.out.join("history.edn"));
-    run.check(
-        code == Some(1) && out.contains("NOT valid: gap x"),
-        &format!("lin_test check history.edn: {code:?}\n{out}"),
-    );
+    run.expect_check("history.edn", 1, "NOT valid: gap x");
 }

@@ -8,55 +8,27 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, check_file, report_network, run_lin_test};
-
-/// The number after `label` in `text` (`"streams 38 ("` with label `"streams "`).
-fn number_after(text: &str, label: &str) -> Option<u64> {
-    let rest = &text[text.find(label)? + label.len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
+use common::{assert_nothing_left, number_after, report_network, run_workload};
 
 #[test]
 fn a_watch_run_with_kills_and_partitions_is_valid() {
-    let mut run = run_lin_test(
+    let mut run = run_workload(
+        "watch",
         &[
-            "--workload",
-            "watch",
-            "--nodes",
-            "3",
-            "--clients",
-            "4",
-            "--keys",
-            "3",
-            "--time-limit",
-            "25",
-            "--rate",
-            "50",
-            "--nemesis",
-            "kill,partition",
-            "--nemesis-interval",
-            "4",
+            ("--nodes", "3"),
+            ("--clients", "4"),
+            ("--keys", "3"),
+            ("--time-limit", "25"),
+            ("--rate", "50"),
+            ("--nemesis", "kill,partition"),
+            ("--nemesis-interval", "4"),
         ],
+        &[],
         Duration::from_secs(150),
     );
     report_network(&mut run);
-    let code = run.status.code();
-    run.check(
-        code == Some(0),
-        &format!("expected exit 0 (valid watch streams), got {code:?}"),
-    );
-    run.check(
-        run.output
-            .contains("VERDICT: valid watch streams (3 watchers, "),
-        "the summary does not say valid watch streams",
-    );
-    let nemesis = run.read("nemesis.log");
-    run.check(nemesis.contains("start kill-"), "no kill in nemesis.log");
-    run.check(
-        nemesis.contains("start partition-"),
-        "no partition in nemesis.log",
-    );
+    run.expect_verdict(0, "VERDICT: valid watch streams (3 watchers, ");
+    run.expect_faults(&["kill-", "partition-"]);
     let summary = run.read("summary.txt");
     let streams = number_after(&summary, "streams ").unwrap_or(0);
     let resumptions = number_after(&summary, &format!("streams {streams} (")).unwrap_or(0);
@@ -78,10 +50,6 @@ fn a_watch_run_with_kills_and_partitions_is_valid() {
             && history.contains(":f :watch-start, :value {:node "),
         "history.edn holds no puts with revisions or watch events",
     );
-    let (code, out) = check_file(&run.out.join("history.edn"));
-    run.check(
-        code == Some(0) && out.contains(": valid watch streams ("),
-        &format!("lin_test check history.edn: {code:?}\n{out}"),
-    );
+    run.expect_check("history.edn", 0, ": valid watch streams (");
     assert_nothing_left(&mut run);
 }

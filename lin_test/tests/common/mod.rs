@@ -49,6 +49,41 @@ impl Finished {
             .unwrap_or_else(|e| panic!("{} is missing: {e}", self.out.join(name).display()))
     }
 
+    /// Asserts that the run exited with `code` and printed `verdict` (its verdict line, or
+    /// the start of it).
+    pub fn expect_verdict(&mut self, code: i32, verdict: &str) {
+        let got = self.status.code();
+        self.check(
+            got == Some(code),
+            &format!("expected exit {code} ({verdict}), got {got:?}"),
+        );
+        self.check(
+            self.output.contains(verdict),
+            &format!("the summary does not say '{verdict}'"),
+        );
+    }
+
+    /// Asserts that `nemesis.log` shows a fault of each of `families` starting.
+    pub fn expect_faults(&mut self, families: &[&str]) {
+        let nemesis = self.read("nemesis.log");
+        for family in families {
+            self.check(
+                nemesis.contains(&format!("start {family}")),
+                &format!("no {family} in nemesis.log"),
+            );
+        }
+    }
+
+    /// Asserts that `lin_test check` on the run directory's `file` exits with `code` and
+    /// prints `says`.
+    pub fn expect_check(&mut self, file: &str, code: i32, says: &str) {
+        let (got, out) = check_file(&self.out.join(file));
+        self.check(
+            got == Some(code) && out.contains(says),
+            &format!("lin_test check {file}: {got:?}\n{out}"),
+        );
+    }
+
     /// Asserts, keeping the run directory and showing the output if it fails.
     pub fn check(&mut self, ok: bool, what: &str) {
         if !ok {
@@ -115,6 +150,49 @@ pub fn run_lin_test(args: &[&str], limit: Duration) -> Finished {
         out,
         dir: Some(dir),
     }
+}
+
+/// Runs `lin_test run --workload WORKLOAD`, each of `options` as `--flag value`, then the
+/// bare `flags`, with [`run_lin_test`]'s `limit`.
+pub fn run_workload(
+    workload: &str,
+    options: &[(&str, &str)],
+    flags: &[&str],
+    limit: Duration,
+) -> Finished {
+    let mut args = vec!["--workload", workload];
+    for (flag, value) in options {
+        args.extend([*flag, *value]);
+    }
+    args.extend_from_slice(flags);
+    run_lin_test(&args, limit)
+}
+
+/// Runs `one` (a run of a replica with an UNSAFE flag) until it exits with 1, at most
+/// `attempts` times, insisting each time that nothing is left behind; returns that run and
+/// its attempt number, or panics with every attempt's output.
+pub fn until_caught(
+    attempts: usize,
+    what: &str,
+    mut one: impl FnMut() -> Finished,
+) -> (Finished, usize) {
+    let mut outputs = Vec::new();
+    for attempt in 1..=attempts {
+        let mut run = one();
+        assert_nothing_left(&mut run);
+        if run.status.code() == Some(1) {
+            return (run, attempt);
+        }
+        eprintln!(
+            "attempt {attempt}: nothing caught (exit {:?})",
+            run.status.code()
+        );
+        outputs.push(run.output.clone());
+    }
+    panic!(
+        "{what} were not caught in {attempts} runs:\n{}",
+        outputs.join("\n-----\n")
+    );
 }
 
 /// The number after `label` in `text` (`"acquisitions: 38 ("` with label `"acquisitions: "`).
