@@ -9,7 +9,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::Value;
@@ -86,47 +86,6 @@ impl Ctl {
             self.run(&["endpoint", "health"], None).ok.then_some(())
         })
         .await;
-    }
-}
-
-/// A single real etcd on free loopback ports, killed (by PID) on drop.
-struct RealEtcd {
-    child: Child,
-    client: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl RealEtcd {
-    fn start(bin: &str) -> RealEtcd {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ports = free_ports(2);
-        let client = SocketAddr::from(([127, 0, 0, 1], ports[0]));
-        let peer = format!("http://127.0.0.1:{}", ports[1]);
-        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
-        let child = Command::new(bin)
-            .args(["--name", "t", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &format!("http://{client}")])
-            .args(["--advertise-client-urls", &format!("http://{client}")])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("t={peer}")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn etcd");
-        RealEtcd {
-            child,
-            client,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for RealEtcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

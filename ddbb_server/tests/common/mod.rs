@@ -394,3 +394,46 @@ pub fn tool(name: &str, package: &str) -> Option<String> {
     }
     found
 }
+
+/// A single real etcd on free loopback ports, killed (by PID) on drop.
+pub struct RealEtcd {
+    child: Child,
+    /// Its client URL's address (gRPC and the JSON gateway).
+    pub client: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl RealEtcd {
+    /// Starts `bin` (Debian's `etcd`) as a one-member cluster in a temp dir.
+    pub fn start(bin: &str) -> RealEtcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(2);
+        let client = SocketAddr::from(([127, 0, 0, 1], ports[0]));
+        let peer = format!("http://127.0.0.1:{}", ports[1]);
+        let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
+        let child = Command::new(bin)
+            .args(["--name", "t", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--listen-client-urls", &format!("http://{client}")])
+            .args(["--advertise-client-urls", &format!("http://{client}")])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("t={peer}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        RealEtcd {
+            child,
+            client,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for RealEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -14,7 +14,9 @@
 //! - [`lease`]: Lease (grant, revoke, keepalive stream, time-to-live, list);
 //! - Auth is registered with tonic's default bodies: every RPC answers `Unimplemented`, never
 //!   a wrong answer;
-//! - [`errors`]: etcd's gRPC codes and exact messages; [`convert`]: protobuf ⇄ typed.
+//! - [`errors`]: etcd's gRPC codes and exact messages; [`convert`]: protobuf ⇄ typed;
+//! - [`gateway`]: etcd's JSON gateway (`POST /v3/kv/range` …, `/version`, `/health`) over
+//!   HTTP/1.1 on the same port, calling these same services in-process.
 //!
 //! Limits: a request larger than `--max-request-bytes` gets etcd's `InvalidArgument
 //! "etcdserver: request is too large"`; one larger than that plus 512 KiB (etcd's gRPC
@@ -25,6 +27,7 @@
 pub mod cluster;
 pub mod convert;
 pub mod errors;
+pub mod gateway;
 pub mod health;
 pub mod kv;
 pub mod lease;
@@ -46,6 +49,7 @@ use ddbb_proto::etcdserverpb::ResponseHeader;
 use ddbb_proto::health::health_server::HealthServer;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic::Status;
@@ -63,6 +67,10 @@ pub const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// pick features, and some parse it as dotted integers (Patroni does: `3.4.0-ddbb` breaks it),
 /// so it is a plain etcd version number.
 pub const ETCD_VERSION: &str = "3.4.23";
+
+/// The cluster version `GET /version` reports beside [`ETCD_VERSION`]: etcd reports
+/// major.minor.0 of the version every member runs.
+pub const ETCD_CLUSTER_VERSION: &str = "3.4.0";
 
 /// One member of the cluster as `Cluster.MemberList` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,39 +203,53 @@ pub async fn run(
         watch,
         config,
     });
+    let mut grpc = Routes::builder();
+    grpc.add_service(
+        KvServer::from_arc(Arc::new(kv::KvService(ctx.clone())))
+            .max_decoding_message_size(decode_limit)
+            .max_encoding_message_size(usize::MAX),
+    )
+    .add_service(
+        MaintenanceServer::from_arc(Arc::new(maintenance::MaintenanceService(ctx.clone())))
+            .max_decoding_message_size(decode_limit)
+            .max_encoding_message_size(usize::MAX),
+    )
+    .add_service(
+        ClusterServer::from_arc(Arc::new(cluster::ClusterService(ctx.clone())))
+            .max_decoding_message_size(decode_limit),
+    )
+    .add_service(HealthServer::from_arc(Arc::new(health::HealthService(
+        ctx.clone(),
+    ))))
+    .add_service(
+        WatchServer::from_arc(Arc::new(watch::WatchService(ctx.clone())))
+            .max_decoding_message_size(decode_limit)
+            .max_encoding_message_size(usize::MAX),
+    )
+    .add_service(
+        LeaseServer::from_arc(Arc::new(lease::LeaseService(ctx.clone())))
+            .max_decoding_message_size(decode_limit),
+    )
+    .add_service(AuthServer::new(NoAuth).max_decoding_message_size(decode_limit));
+    let grpc = grpc.routes();
+    // One port, as etcd: gRPC (HTTP/2) and the JSON gateway (HTTP/1.1, or HTTP/2 without
+    // `application/grpc`) share the router; tonic's server tells the protocols apart per
+    // connection (hyper-util's auto builder) once HTTP/1 is accepted.
+    let routes = match gateway::router(grpc.clone(), ctx.clone(), decode_limit) {
+        Ok(gateway) => Routes::from(grpc.into_axum_router().reset_fallback().merge(gateway)),
+        Err(e) => {
+            warn!(?addr, error = %e, "etcd JSON gateway not served");
+            grpc
+        }
+    };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let result = Server::builder()
+        .accept_http1(true)
         .max_concurrent_streams(Some(streams))
         .concurrency_limit_per_connection(streams as usize)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .add_service(
-            KvServer::from_arc(Arc::new(kv::KvService(ctx.clone())))
-                .max_decoding_message_size(decode_limit)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(
-            MaintenanceServer::from_arc(Arc::new(maintenance::MaintenanceService(ctx.clone())))
-                .max_decoding_message_size(decode_limit)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(
-            ClusterServer::from_arc(Arc::new(cluster::ClusterService(ctx.clone())))
-                .max_decoding_message_size(decode_limit),
-        )
-        .add_service(HealthServer::from_arc(Arc::new(health::HealthService(
-            ctx.clone(),
-        ))))
-        .add_service(
-            WatchServer::from_arc(Arc::new(watch::WatchService(ctx.clone())))
-                .max_decoding_message_size(decode_limit)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(
-            LeaseServer::from_arc(Arc::new(lease::LeaseService(ctx.clone())))
-                .max_decoding_message_size(decode_limit),
-        )
-        .add_service(AuthServer::new(NoAuth).max_decoding_message_size(decode_limit))
+        .add_routes(routes.prepare())
         .serve_with_incoming_shutdown(incoming, async move { shutdown.recv().await })
         .await;
     match result {
