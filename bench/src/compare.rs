@@ -405,6 +405,111 @@ impl Drop for DataRoot {
     }
 }
 
+/// What every gRPC side-by-side benchmark (`watch`, `lease`) takes.
+#[derive(Args, Debug, Clone)]
+pub struct SideBySideArgs {
+    /// Short runs (CI smoke test); results are not figures.
+    #[arg(long)]
+    pub quick: bool,
+    /// Output directory (default: bench/results/DATE-<benchmark>, with -quick for --quick).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The systems and how to start them.
+    #[command(flatten)]
+    pub clusters: ClusterArgs,
+}
+
+/// The two 3-member clusters of a gRPC side-by-side benchmark (`watch`, `lease`): DDBB
+/// serving etcd's API on `--grpc-addr` and etcd, both running at once; and what the report
+/// needs besides its runs.
+pub(crate) struct SideBySide {
+    /// When the benchmark started.
+    pub start: RunStart,
+    /// Where the report goes.
+    pub out_dir: PathBuf,
+    /// Notes so far (etcd missing, stale data removed).
+    pub notes: Vec<String>,
+    /// `etcd --version`, when etcd runs.
+    pub etcd_version: Option<String>,
+    /// The running clusters, DDBB first (dropped before the data root).
+    pub clusters: Vec<Cluster>,
+    data_root: DataRoot,
+}
+
+impl SideBySide {
+    /// Starts the clusters of `args`; the report goes to `--out` or to
+    /// `bench/results/DATE-<name>` (`-quick` appended for `--quick`).
+    ///
+    /// # Errors
+    /// An unknown system, or a cluster that cannot start.
+    pub async fn start(bench: &SideBySideArgs, name: &str) -> Result<SideBySide> {
+        let (args, quick) = (&bench.clusters, bench.quick);
+        let start = RunStart::now();
+        let out_dir = bench.out.clone().unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("results")
+                .join(format!(
+                    "{}-{name}{}",
+                    start.date,
+                    if quick { "-quick" } else { "" }
+                ))
+        });
+        let mut notes = Vec::new();
+        let (systems, etcd_version) = systems_to_run(&args.systems, &args.etcd_bin, &mut notes)?;
+        let data_root = DataRoot::make(args.data_root.as_deref(), &mut notes)?;
+        let launcher = args.launcher(data_root.0.clone(), false, Protocol::Grpc);
+        let mut clusters = Vec::new();
+        for &system in &systems {
+            eprintln!("starting {system}, 3 members");
+            let cluster = Cluster::start(&launcher, system, 3, Timing::Defaults)
+                .await
+                .with_context(|| format!("starting {system}"))?;
+            clusters.push(cluster);
+        }
+        Ok(SideBySide {
+            start,
+            out_dir,
+            notes,
+            etcd_version,
+            clusters,
+            data_root,
+        })
+    }
+
+    /// Stops the clusters (by PID) and returns the report's context with `settings`.
+    pub fn stop(&mut self, bench: &SideBySideArgs, settings: Vec<String>) -> Meta {
+        self.clusters.clear();
+        let quick = bench.quick;
+        Meta {
+            etcd_version: self.etcd_version.clone(),
+            ddbb_server: bench
+                .clusters
+                .ddbb_server_text("fsync on, etcd gRPC API on `--grpc-addr`"),
+            protocol: Protocol::Grpc.name().to_string(),
+            data_root: self.data_root.0.display().to_string(),
+            settings,
+            ..self.start.meta(quick)
+        }
+    }
+
+    /// The end of the benchmark, its report written: the output directory, or an error
+    /// when `failures` runs failed.
+    ///
+    /// # Errors
+    /// When a run failed.
+    pub fn finish(self, failures: usize) -> Result<PathBuf> {
+        let report = self.out_dir.join("report.md");
+        println!("report: {}", report.display());
+        if failures > 0 {
+            bail!(
+                "{failures} run(s) failed; see the notes in {}",
+                report.display()
+            );
+        }
+        Ok(self.out_dir)
+    }
+}
+
 /// Runs the comparison and writes the report; returns the output directory.
 pub async fn compare(args: CompareArgs) -> Result<PathBuf> {
     let start = RunStart::now();

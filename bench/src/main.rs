@@ -19,6 +19,7 @@
 //! - [`report`]: markdown, JSON, CSV and plots;
 //! - [`compare`]: the plan and the orchestration; [`serve`]: the embedded DDBB replica;
 //! - [`watch`]: `ddbb-bench watch`, watch event latency and fan-out on both systems;
+//! - [`lease`]: `ddbb-bench lease`, lease keepalives and lock cycles on both systems;
 //! - `lin_test::cleanup` (shared with lin_test): what must be undone however the bench exits.
 //!
 //! Caveats: servers and clients share the machine, so figures depend on its load (the report
@@ -32,6 +33,7 @@ mod driver;
 mod fault;
 mod histogram;
 mod iptables;
+mod lease;
 mod procfs;
 mod report;
 mod run;
@@ -58,6 +60,10 @@ enum Command {
     /// Watch event latency (put acknowledged → event on another member) and fan-out, on DDBB
     /// and etcd through the same gRPC client; writes a report.
     Watch(watch::WatchArgs),
+    /// Lease keepalives/s (etcd's `benchmark lease-keepalive` shape) and lock acquire/release
+    /// cycles/s (etcd's lock recipe), on DDBB and etcd through the same gRPC client; writes a
+    /// report.
+    Lease(lease::LeaseArgs),
     /// Rewrite report.md, the CSV files and the plots of an output directory from its
     /// results.json.
     Render {
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::main(args),
         Command::Compare(args) => run_until_interrupted(compare::compare(args)),
         Command::Watch(args) => run_until_interrupted(watch::watch(args)),
+        Command::Lease(args) => run_until_interrupted(lease::lease(args)),
         Command::Render { dir } => match report::Report::rewrite(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

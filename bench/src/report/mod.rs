@@ -137,6 +137,21 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// Creates `dir` and writes `files` (name, text) into it; returns their paths.
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn write_files(dir: &Path, files: Vec<(&str, String)>) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 impl Report {
     /// Operations that failed anywhere in the steady runs.
     pub fn steady_errors(&self) -> u64 {

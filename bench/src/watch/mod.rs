@@ -20,7 +20,7 @@
 mod load;
 mod report;
 mod run;
-mod stream;
+pub(crate) mod stream;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,25 +28,16 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::cluster::{Cluster, Timing};
-use crate::compare::{systems_to_run, ClusterArgs, DataRoot, RunStart};
-use crate::driver::Protocol;
-use crate::report::Meta;
+use crate::compare::{SideBySide, SideBySideArgs};
 pub use report::{WatchReport, WatchResult};
 pub use run::{Kind, WatchShape};
 
 /// Options of `ddbb-bench watch`.
 #[derive(Args, Debug, Clone)]
 pub struct WatchArgs {
-    /// Short runs with few watchers (CI smoke test); results are not figures.
-    #[arg(long)]
-    pub quick: bool,
-    /// Output directory (default: bench/results/DATE-watch, with -quick for --quick).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// The systems and how to start them.
+    /// `--quick`, `--out` and the systems.
     #[command(flatten)]
-    pub clusters: ClusterArgs,
+    pub bench: SideBySideArgs,
     /// Watcher counts of the latency runs (default: 1,1000; quick: 1,20).
     #[arg(long, value_delimiter = ',')]
     pub watchers: Vec<usize>,
@@ -80,7 +71,7 @@ pub struct WatchArgs {
 
 /// The runs of `args`, in order.
 pub fn plan(args: &WatchArgs) -> Vec<WatchShape> {
-    let q = args.quick;
+    let q = args.bench.quick;
     let watchers = if args.watchers.is_empty() {
         if q {
             vec![1, 20]
@@ -136,44 +127,19 @@ pub fn plan(args: &WatchArgs) -> Vec<WatchShape> {
 /// When a cluster cannot start or the report cannot be written; a run that fails is noted in
 /// the report and makes the whole command fail at the end.
 pub async fn watch(args: WatchArgs) -> Result<PathBuf> {
-    let start = RunStart::now();
-    let date = &start.date;
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("results")
-            .join(format!(
-                "{date}-watch{}",
-                if args.quick { "-quick" } else { "" }
-            ))
-    });
-    let mut notes = Vec::new();
-    let (systems, etcd_version) =
-        systems_to_run(&args.clusters.systems, &args.clusters.etcd_bin, &mut notes)?;
-    let data_root_guard = DataRoot::make(args.clusters.data_root.as_deref(), &mut notes)?;
-    let launcher = args
-        .clusters
-        .launcher(data_root_guard.0.clone(), false, Protocol::Grpc);
     let shapes = plan(&args);
     if shapes.is_empty() {
         bail!("nothing to run (no watcher counts)");
     }
-
     // Both clusters side by side; each shape runs on DDBB then on etcd.
-    let mut clusters = Vec::new();
-    for &system in &systems {
-        eprintln!("starting {system}, 3 members");
-        let cluster = Cluster::start(&launcher, system, 3, Timing::Defaults)
-            .await
-            .with_context(|| format!("starting {system}"))?;
-        clusters.push(cluster);
-    }
+    let mut bench = SideBySide::start(&args.bench, "watch").await?;
     let mut report = WatchReport {
-        notes,
+        notes: std::mem::take(&mut bench.notes),
         ..WatchReport::default()
     };
     let mut failures = 0;
     for (n, shape) in shapes.iter().enumerate() {
-        for cluster in &clusters {
+        for cluster in &bench.clusters {
             let system = cluster.system;
             eprintln!("{system:>4} {} ...", shape.label());
             match run::run(cluster, shape, n).await {
@@ -225,44 +191,27 @@ pub async fn watch(args: WatchArgs) -> Result<PathBuf> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    drop(clusters);
-
-    report.meta = Meta {
-        etcd_version,
-        ddbb_server: args
-            .clusters
-            .ddbb_server_text("fsync on, etcd gRPC API on `--grpc-addr`"),
-        protocol: Protocol::Grpc.name().to_string(),
-        data_root: data_root_guard.0.display().to_string(),
-        settings: vec![
-            "3 members per system, each system's defaults, fsync on; the writers put to the \
-             leader, the watchers are spread round-robin over the two other members"
-                .to_string(),
-            format!(
-                "one watch per gRPC Watch stream (etcd's generated WatchClient for both), at most \
-                 {} streams per connection; key prefix per run, watches from now; {} B values \
-                 over {} keys; writers pace their puts (put i is due at i/rate s)",
-                run::WATCHERS_PER_CONN,
-                args.value_size,
-                load::KEYS
-            ),
-            format!(
-                "after the last put each watcher waits for as many events as puts were \
-                 acknowledged, at most {:.0} s; an event missing then counts as lost",
-                args.drain
-            ),
-        ],
-        ..start.meta(args.quick)
-    };
-    report.write(&out_dir).context("writing the report")?;
-    println!("report: {}", out_dir.join("report.md").display());
-    if failures > 0 {
-        bail!(
-            "{failures} run(s) failed; see the notes in {}",
-            out_dir.join("report.md").display()
-        );
-    }
-    Ok(out_dir)
+    let settings = vec![
+        "3 members per system, each system's defaults, fsync on; the writers put to the \
+         leader, the watchers are spread round-robin over the two other members"
+            .to_string(),
+        format!(
+            "one watch per gRPC Watch stream (etcd's generated WatchClient for both), at most \
+             {} streams per connection; key prefix per run, watches from now; {} B values \
+             over {} keys; writers pace their puts (put i is due at i/rate s)",
+            run::WATCHERS_PER_CONN,
+            args.value_size,
+            load::KEYS
+        ),
+        format!(
+            "after the last put each watcher waits for as many events as puts were \
+             acknowledged, at most {:.0} s; an event missing then counts as lost",
+            args.drain
+        ),
+    ];
+    report.meta = bench.stop(&args.bench, settings);
+    report.write(&bench.out_dir).context("writing the report")?;
+    bench.finish(failures)
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::run::{Kind, WatchOutput, WatchShape};
 use crate::cluster::System;
 use crate::histogram::LatencySummary;
-use crate::report::{context, ms, thousands, Meta};
+use crate::report::{context, ms, thousands, write_files, Meta};
 
 /// One run of one system.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -138,20 +138,12 @@ impl WatchReport {
     /// # Errors
     /// I/O errors.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let files = [
+        let files = vec![
             ("results.json", serde_json::to_string_pretty(self)?),
             ("watch.csv", csv(&self.runs)),
             ("report.md", render(self)),
         ];
-        let mut written = Vec::new();
-        for (name, text) in files {
-            let path = dir.join(name);
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            written.push(path);
-        }
-        Ok(written)
+        write_files(dir, files)
     }
 }
 

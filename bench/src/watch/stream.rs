@@ -71,14 +71,30 @@ impl Watcher {
     /// # Errors
     /// When the stream cannot be opened or the watch is not created in time.
     pub async fn open(channel: Channel, prefix: &str, timeout: Duration) -> Result<Watcher> {
+        let create = WatchCreateRequest {
+            key: prefix.as_bytes().to_vec().into(),
+            range_end: prefix_end(prefix.as_bytes()).into(),
+            start_revision: 0,
+            ..WatchCreateRequest::default()
+        };
+        Watcher::create(channel, create, timeout).await
+    }
+
+    /// Opens a stream on `channel` and creates the watch `create` on it; waits up to
+    /// `timeout` for the `created` response.
+    ///
+    /// # Errors
+    /// When the stream cannot be opened or the watch is not created in time.
+    pub async fn create(
+        channel: Channel,
+        create: WatchCreateRequest,
+        timeout: Duration,
+    ) -> Result<Watcher> {
         let (tx, rx) = mpsc::channel(1);
+        // Sent before the stream opens: a gRPC-Go server (etcd) answers the stream's headers
+        // with its first response.
         let create = WatchRequest {
-            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
-                key: prefix.as_bytes().to_vec().into(),
-                range_end: prefix_end(prefix.as_bytes()).into(),
-                start_revision: 0,
-                ..WatchCreateRequest::default()
-            })),
+            request_union: Some(RequestUnion::CreateRequest(create)),
         };
         tx.send(create)
             .await
@@ -107,6 +123,14 @@ impl Watcher {
             responses,
             _requests: tx,
         })
+    }
+
+    /// The next response of the stream (`None` when the server ended it).
+    ///
+    /// # Errors
+    /// The stream's error.
+    pub async fn next(&mut self) -> Result<Option<WatchResponse>, tonic::Status> {
+        self.responses.message().await
     }
 
     /// Receives events until told to stop or, once the writers are done, until as many events
