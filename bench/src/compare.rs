@@ -411,7 +411,7 @@ pub struct SideBySideArgs {
     /// Short runs (CI smoke test); results are not figures.
     #[arg(long)]
     pub quick: bool,
-    /// Output directory (default: bench/results/DATE-<benchmark>, with -quick for --quick).
+    /// Output directory (default: bench/results/DATE-BENCHMARK, with -quick for --quick).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// The systems and how to start them.

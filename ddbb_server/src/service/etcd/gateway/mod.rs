@@ -7,13 +7,13 @@
 //! `application/grpc`) and these routes live in one axum router, behind the same limits
 //! (concurrent streams and RPCs per connection, keepalives) and the same graceful shutdown.
 //!
-//! A gateway request never has code of its own per RPC: [`transcode`] turns the JSON into a
+//! A gateway request never has code of its own per RPC: `transcode` turns the JSON into a
 //! `prost_reflect::DynamicMessage` of the method's input type (descriptors from
-//! `ddbb_proto::FILE_DESCRIPTOR_SET`) and into gRPC frames; [`rpc`] hands them in-process to
-//! the same tonic services the gRPC port serves and reads the answer back; [`reply`] renders
-//! it, or the error, as etcd's gateway does. [`routes`] lists the paths.
+//! `ddbb_proto::FILE_DESCRIPTOR_SET`) and into gRPC frames; `rpc` hands them in-process to
+//! the same tonic services the gRPC port serves and reads the answer back; `reply` renders
+//! it, or the error, as etcd's gateway does. `routes` lists the paths.
 //!
-//! Limits: one JSON request value may be at most [`Gateway::json_limit`] bytes (what could
+//! Limits: one JSON request value may be at most `Gateway::json_limit` bytes (what could
 //! encode a message under the gRPC decode limit), refused with `ResourceExhausted` before it
 //! is buffered whole; its message must fit the gRPC limit (`--max-request-bytes` + 512 KiB),
 //! and the service checks `--max-request-bytes` itself. Streams are bounded as on gRPC: a
