@@ -251,10 +251,11 @@ impl WatchSet {
             .collect();
         for id in doomed {
             self.watches.remove(&id);
+            // etcd's compaction notice carries no header revision (it is 0).
             out.push(WatchResponse {
                 canceled: true,
                 compact_revision: compacted,
-                ..WatchResponse::new(id, store.revision())
+                ..WatchResponse::new(id, 0)
             });
         }
     }
