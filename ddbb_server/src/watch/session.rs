@@ -59,16 +59,20 @@ where
     let mut commands_open = true;
     let period = config.progress_interval.max(Duration::from_millis(1));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    // Whether something happened that a poll must see: a newer store, a new watch, a progress
+    // request. Without it only a poll cut short by its budget (`behind`) needs another.
+    let mut due = true;
     loop {
-        let store = stores.borrow_and_update().clone();
-        let newest = store.as_ref().map_or(0, MvccStore::revision);
-        if pending.is_empty() {
+        let newest = stores.borrow().as_ref().map_or(0, MvccStore::revision);
+        if pending.is_empty() && (due || set.behind(newest)) {
+            let store = stores.borrow_and_update().clone();
             if let Some(store) = &store {
                 set.poll(store, &mut produced);
                 pending.extend(produced.drain(..));
             }
+            due = false;
+            // `store` ends here: hold no old version of the store while waiting.
         }
-        drop(store); // hold no old version of the store while waiting
         let behind = pending.is_empty() && set.behind(newest);
         let now = || view.borrow().revision;
         tokio::select! {
@@ -79,12 +83,18 @@ where
                 _ => return,
             },
             command = commands.next(), if commands_open => match command {
-                Some(Ok(WatchCommand::Create(req))) => pending.push_back(set.create(&req, now())),
+                Some(Ok(WatchCommand::Create(req))) => {
+                    pending.push_back(set.create(&req, now()));
+                    due = true;
+                }
                 Some(Ok(WatchCommand::Cancel(id))) => {
                     pending.retain(|r| r.watch_id != id);
                     pending.extend(set.cancel(id, now()));
                 }
-                Some(Ok(WatchCommand::Progress)) => set.request_progress(),
+                Some(Ok(WatchCommand::Progress)) => {
+                    set.request_progress();
+                    due = true;
+                }
                 Some(Err(_)) => return,
                 None => commands_open = false,
             },
@@ -96,6 +106,7 @@ where
                 if changed.is_err() {
                     return; // the replica stopped
                 }
+                due = true;
             }
             () = tokio::task::yield_now(), if behind => {}
         }
